@@ -1,0 +1,75 @@
+package vstream
+
+import (
+	"net"
+	"net/netip"
+	"time"
+)
+
+// TLV is one type-length-value record from a PROXY protocol v2 header.
+type TLV struct {
+	Type  byte
+	Value []byte
+}
+
+// Digest is what sluice knows about a connection beyond its bytes. The
+// accepting side fills it in as the connection passes each layer; services
+// and user code read it. A Digest is not safe for concurrent mutation: it is
+// written during connection set-up and read afterwards.
+type Digest struct {
+	// AcceptTime is when the connection was accepted.
+	AcceptTime time.Time
+	// Listener names the listener that accepted it.
+	Listener string
+	// LocalAddr and RemoteAddr are the socket's own addresses.
+	LocalAddr, RemoteAddr net.Addr
+	// ClientAddr is the original client: the source from an accepted PROXY
+	// header, otherwise RemoteAddr.
+	ClientAddr net.Addr
+	// ProxyDest is the destination from an accepted PROXY header, or nil.
+	ProxyDest net.Addr
+	// ProxyTLVs holds the TLVs of an accepted PROXY v2 header.
+	ProxyTLVs []TLV
+
+	ext any
+}
+
+// NewDigest starts a Digest for a connection accepted now on listener.
+func NewDigest(listener string, c net.Conn) *Digest {
+	d := &Digest{AcceptTime: time.Now(), Listener: listener}
+	if c != nil {
+		d.LocalAddr, d.RemoteAddr = c.LocalAddr(), c.RemoteAddr()
+		d.ClientAddr = d.RemoteAddr
+	}
+	return d
+}
+
+// Client returns ClientAddr as a netip.AddrPort, or the zero value when it is
+// not an IP address (a Unix socket, a virtual stream).
+func (d *Digest) Client() netip.AddrPort { return AddrPort(d.ClientAddr) }
+
+// AddrPort converts a TCP or UDP address to a netip.AddrPort, unmapping
+// IPv4-in-IPv6. Other addresses give the zero value.
+func AddrPort(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	case *net.UDPAddr:
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}
+
+// SetExtension stores v as d's user extension, replacing any earlier value.
+// This is the Go form of Pingora's digest extension: code that sees the
+// connection early (a TLS handshake hook, a filter) leaves a value that later
+// phases read back with Extension.
+func SetExtension[T any](d *Digest, v T) { d.ext = v }
+
+// Extension returns d's user extension if it holds a T.
+func Extension[T any](d *Digest) (T, bool) {
+	v, ok := d.ext.(T)
+	return v, ok
+}
