@@ -1,0 +1,94 @@
+package lb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// DialFunc connects to a backend address; net.Dialer.DialContext fits, and
+// so does a vstream dialer for virtual upstreams. It should bound its own
+// connect time (net.Dialer.Timeout) when that must be shorter than the
+// Failover budget.
+type DialFunc func(ctx context.Context, addr string) (net.Conn, error)
+
+// Failover bounds Balancer.Dial.
+type Failover struct {
+	// Tries is the most backends tried; 0 means min(3, number of
+	// backends). No backend is tried twice in one call, so the number of
+	// healthy backends bounds it too.
+	Tries int
+	// Budget is the total time for all attempts; 0 means only ctx bounds
+	// them.
+	Budget time.Duration
+}
+
+// DefaultTries is the most backends Dial tries when Failover.Tries is 0.
+const DefaultTries = 3
+
+// Dial connects to a backend chosen by the policy (key as for Pick), failing
+// over to other backends in policy order: on a dial error the backend is
+// reported (ReportFailure) and the next one tried, never the same one twice.
+// It stops after f.Tries attempts, when f.Budget or ctx runs out, or when no
+// untried healthy backend is left. A dial error caused by ctx or the budget
+// ending is not held against the backend.
+//
+// On success it returns the connection, the backend — already Acquired, so
+// the caller must call Release when the connection ends — and the number of
+// attempts. On failure the error wraps ErrAllFailed and joins every
+// attempt's error (with ErrNoBackend if no backend could be picked, and the
+// context's error if it ended before an attempt). A nil dial dials TCP with
+// a zero net.Dialer.
+func (b *Balancer) Dial(ctx context.Context, key []byte, dial DialFunc, f Failover) (net.Conn, *Backend, int, error) {
+	if dial == nil {
+		var d net.Dialer
+		dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addr)
+		}
+	}
+	tries := f.Tries
+	if tries <= 0 {
+		tries = min(DefaultTries, len(b.backends))
+	}
+	if f.Budget > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.Budget)
+		defer cancel()
+	}
+	var triedBuf [DefaultTries]*Backend
+	tried := triedBuf[:0]
+	var errs []error
+	attempts := 0
+	for attempts < tries {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		be, err := b.Pick(key, tried)
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		tried = append(tried, be)
+		attempts++
+		be.Acquire()
+		conn, err := dial(ctx, be.Addr)
+		if err == nil {
+			b.ReportSuccess(be)
+			return conn, be, attempts, nil
+		}
+		be.Release()
+		errs = append(errs, fmt.Errorf("lb: dial %s: %w", be.Addr, err))
+		if cerr := ctx.Err(); cerr != nil {
+			// Our deadline or cancellation, not the backend's fault.
+			if !errors.Is(err, cerr) {
+				errs = append(errs, cerr)
+			}
+			break
+		}
+		b.ReportFailure(be)
+	}
+	return nil, nil, attempts, fmt.Errorf("%w: %w", ErrAllFailed, errors.Join(errs...))
+}
