@@ -1,9 +1,6 @@
 package connfilter
 
-import (
-	"context"
-	"sync/atomic"
-)
+import "context"
 
 // chain runs filters in order.
 type chain []Filter
@@ -12,8 +9,8 @@ type chain []Filter
 // When a filter refuses, the release funcs of the filters before it are
 // called at once, latest first, so nothing they counted stays taken. On
 // admission it returns one release that calls every filter's release, latest
-// first, and does so only once however often it is called. Nil filters are
-// skipped; an empty Chain admits everything.
+// first (a filter's own release unchanged when it is the only one, nil when
+// there is none). Nil filters are skipped; an empty Chain admits everything.
 func Chain(fs ...Filter) Filter {
 	c := make(chain, 0, len(fs))
 	for _, f := range fs {
@@ -38,14 +35,23 @@ func (c chain) Check(ctx context.Context, in *Info) (func(), error) {
 			rels = append(rels, rel)
 		}
 	}
-	switch len(rels) {
-	case 0:
+	switch n := len(rels); {
+	case n == 0:
 		return nil, nil
-	case 1:
+	case n == 1:
 		return rels[0], nil
+	// For short chains the funcs are captured by value, so the combined
+	// release costs one allocation, the closure itself.
+	case n == 2:
+		r0, r1 := rels[0], rels[1]
+		return func() { r1(); r0() }, nil
+	case n == 3:
+		r0, r1, r2 := rels[0], rels[1], rels[2]
+		return func() { r2(); r1(); r0() }, nil
+	default:
+		all := append([]func(){}, rels...)
+		return func() { releaseAll(all) }, nil
 	}
-	r := &chainRelease{rels: append([]func(){}, rels...)}
-	return r.release, nil
 }
 
 // releaseAll calls rels latest first.
@@ -53,19 +59,6 @@ func releaseAll(rels []func()) {
 	for i := len(rels) - 1; i >= 0; i-- {
 		rels[i]()
 	}
-}
-
-// chainRelease releases the filters of one admitted connection, once.
-type chainRelease struct {
-	done atomic.Bool
-	rels []func()
-}
-
-func (r *chainRelease) release() {
-	if r.done.Swap(true) {
-		return
-	}
-	releaseAll(r.rels)
 }
 
 var _ Filter = chain(nil)

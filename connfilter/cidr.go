@@ -3,6 +3,7 @@ package connfilter
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -127,23 +128,62 @@ type cidrTable struct {
 }
 
 // prefixSet answers "is ip in any of these prefixes" with one map lookup per
-// distinct prefix length, allocating nothing.
+// distinct prefix length, allocating nothing. Keys are plain integers, which
+// hash faster than netip.Prefix.
 type prefixSet struct {
-	set          map[netip.Prefix]struct{}
+	v4           map[uint64]struct{} // masked address<<8 | bits
+	v6           map[v6Key]struct{}
 	bits4, bits6 []int // distinct prefix lengths present, longest first
 }
 
+type v6Key struct {
+	hi, lo uint64
+	bits   int
+}
+
+func v4KeyOf(a uint32, bits int) uint64 {
+	if bits < 32 {
+		a &= ^(^uint32(0) >> bits)
+	}
+	return uint64(a)<<8 | uint64(bits)
+}
+
+func v6KeyOf(hi, lo uint64, bits int) v6Key {
+	switch {
+	case bits <= 0:
+		hi, lo = 0, 0
+	case bits < 64:
+		hi &= ^(^uint64(0) >> bits)
+		lo = 0
+	case bits < 128:
+		lo &= ^(^uint64(0) >> (bits - 64))
+	}
+	return v6Key{hi, lo, bits}
+}
+
+func v4Uint(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.BigEndian.Uint32(b[:])
+}
+
+func v6Uints(a netip.Addr) (hi, lo uint64) {
+	b := a.As16()
+	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+}
+
 func newPrefixSet(ps []netip.Prefix) (prefixSet, error) {
-	s := prefixSet{set: make(map[netip.Prefix]struct{}, len(ps))}
+	s := prefixSet{v4: map[uint64]struct{}{}, v6: map[v6Key]struct{}{}}
 	for _, p := range ps {
 		if !p.IsValid() {
 			return prefixSet{}, fmt.Errorf("invalid prefix %q", p.String())
 		}
 		p = normalizePrefix(p)
-		s.set[p] = struct{}{}
-		if p.Addr().Is4() {
+		if a := p.Addr(); a.Is4() {
+			s.v4[v4KeyOf(v4Uint(a), p.Bits())] = struct{}{}
 			s.bits4 = appendUnique(s.bits4, p.Bits())
 		} else {
+			hi, lo := v6Uints(a)
+			s.v6[v6KeyOf(hi, lo, p.Bits())] = struct{}{}
 			s.bits6 = appendUnique(s.bits6, p.Bits())
 		}
 	}
@@ -152,14 +192,14 @@ func newPrefixSet(ps []netip.Prefix) (prefixSet, error) {
 	return s, nil
 }
 
-// normalizePrefix masks p, drops any zone and turns an IPv4-mapped prefix of
-// length 96 or more into the IPv4 prefix it denotes.
+// normalizePrefix drops any zone and turns an IPv4-mapped prefix of length
+// 96 or more into the IPv4 prefix it denotes.
 func normalizePrefix(p netip.Prefix) netip.Prefix {
 	a, bits := p.Addr().WithZone(""), p.Bits()
 	if a.Is4In6() && bits >= 96 {
 		a, bits = a.Unmap(), bits-96
 	}
-	return netip.PrefixFrom(a, bits).Masked()
+	return netip.PrefixFrom(a, bits)
 }
 
 func appendUnique(s []int, v int) []int {
@@ -169,20 +209,22 @@ func appendUnique(s []int, v int) []int {
 	return append(s, v)
 }
 
-func (s *prefixSet) empty() bool { return len(s.set) == 0 }
+func (s *prefixSet) empty() bool { return len(s.v4) == 0 && len(s.v6) == 0 }
 
 // contains reports whether ip (unmapped, zoneless) is in the set.
 func (s *prefixSet) contains(ip netip.Addr) bool {
-	bits := s.bits6
 	if ip.Is4() {
-		bits = s.bits4
-	}
-	for _, b := range bits {
-		p, err := ip.Prefix(b)
-		if err != nil {
-			continue
+		a := v4Uint(ip)
+		for _, b := range s.bits4 {
+			if _, ok := s.v4[v4KeyOf(a, b)]; ok {
+				return true
+			}
 		}
-		if _, ok := s.set[p]; ok {
+		return false
+	}
+	hi, lo := v6Uints(ip)
+	for _, b := range s.bits6 {
+		if _, ok := s.v6[v6KeyOf(hi, lo, b)]; ok {
 			return true
 		}
 	}

@@ -23,9 +23,9 @@ const DefaultRateEntries = 1 << 16
 // # The table
 //
 // A bucket that has had time to refill completely is the same as no bucket,
-// so such entries are pruned: each shard of the table is swept every so many
-// inserts, and whenever it reaches its share of the hard cap (MaxEntries,
-// spread over the shards). When a shard is full and a sweep frees nothing, a
+// so such entries are pruned: each shard of the table is swept after a number
+// of inserts proportional to its size, and when it reaches its share of the
+// hard cap (see WithMaxEntries; the cap is spread over the shards). When a shard is full and a sweep frees nothing, a
 // new client evicts the least recently seen of a small random sample of the
 // entries already there. The choice is deliberate: refusing new clients when
 // the table is full would let anyone with enough source addresses lock out
@@ -33,12 +33,11 @@ const DefaultRateEntries = 1 << 16
 // been idle longest — those whose buckets are closest to full anyway — so the
 // rate limit stays close to exact and memory stays bounded.
 type Rate struct {
-	perNano    float64 // tokens per nanosecond
-	burst      float64
-	fullAfter  int64 // nanoseconds for an empty bucket to refill
-	unlimited  bool
-	shardCap   int
-	sweepEvery int
+	perNano   float64 // tokens per nanosecond
+	burst     float64
+	fullAfter int64 // nanoseconds for an empty bucket to refill
+	unlimited bool
+	shardCap  int
 
 	hash   addrHasher
 	now    func() time.Time // the clock; tests replace it
@@ -96,7 +95,6 @@ func (r *Rate) WithMaxEntries(n int) *Rate {
 
 func (r *Rate) setMaxEntries(n int) {
 	r.shardCap = max(1, n/numShards)
-	r.sweepEvery = max(16, r.shardCap/4)
 }
 
 // Check takes a token from the client's bucket.
@@ -135,7 +133,10 @@ func (r *Rate) Check(_ context.Context, in *Info) (func(), error) {
 func (r *Rate) makeRoom(s *rateShard, now int64) {
 	s.inserts++
 	full := len(s.m) >= r.shardCap
-	if s.inserts >= r.sweepEvery || (full && s.inserts >= r.shardCap/4) {
+	// Sweeping costs one pass over the shard; doing it after inserts
+	// amounting to half the shard's size keeps the cost a small constant per
+	// insert while keeping stale entries at most about a third of the shard.
+	if s.inserts >= max(16, len(s.m)/2) || (full && s.inserts >= r.shardCap/4) {
 		r.sweep(s, now)
 		full = len(s.m) >= r.shardCap
 	}
