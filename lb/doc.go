@@ -11,7 +11,8 @@
 //	if err != nil { ... }
 //	go bal.RunHealthChecks(ctx, lb.HealthCheck{Interval: 2 * time.Second})
 //
-//	conn, be, _, err := bal.Dial(ctx, nil, dialer.DialContext, lb.Failover{})
+//	dial := lb.NetDialer(&net.Dialer{Timeout: time.Second}, "tcp")
+//	conn, be, _, err := bal.Dial(ctx, nil, dial, lb.Failover{Budget: 3 * time.Second})
 //	if err != nil { ... }       // every attempt failed; err wraps lb.ErrAllFailed
 //	defer be.Release()          // Dial Acquired it for least_conn's count
 //

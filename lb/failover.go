@@ -8,11 +8,22 @@ import (
 	"time"
 )
 
-// DialFunc connects to a backend address; net.Dialer.DialContext fits, and
-// so does a vstream dialer for virtual upstreams. It should bound its own
-// connect time (net.Dialer.Timeout) when that must be shorter than the
-// Failover budget.
+// DialFunc connects to a backend address: a real socket (see NetDialer) or
+// a virtual upstream. It should bound its own connect time
+// (net.Dialer.Timeout) when one attempt must not use up the whole Failover
+// budget.
 type DialFunc func(ctx context.Context, addr string) (net.Conn, error)
+
+// NetDialer adapts d.DialContext on network ("tcp", "tcp4", "unix", ...) to
+// a DialFunc. A nil d is a zero net.Dialer.
+func NetDialer(d *net.Dialer, network string) DialFunc {
+	if d == nil {
+		d = &net.Dialer{}
+	}
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		return d.DialContext(ctx, network, addr)
+	}
+}
 
 // Failover bounds Balancer.Dial.
 type Failover struct {
@@ -43,10 +54,7 @@ const DefaultTries = 3
 // a zero net.Dialer.
 func (b *Balancer) Dial(ctx context.Context, key []byte, dial DialFunc, f Failover) (net.Conn, *Backend, int, error) {
 	if dial == nil {
-		var d net.Dialer
-		dial = func(ctx context.Context, addr string) (net.Conn, error) {
-			return d.DialContext(ctx, "tcp", addr)
-		}
+		dial = NetDialer(nil, "tcp")
 	}
 	tries := f.Tries
 	if tries <= 0 {
@@ -89,6 +97,9 @@ func (b *Balancer) Dial(ctx context.Context, key []byte, dial DialFunc, f Failov
 			break
 		}
 		b.ReportFailure(be)
+	}
+	if len(errs) == 0 { // a Balancer without backends
+		errs = append(errs, ErrNoBackend)
 	}
 	return nil, nil, attempts, fmt.Errorf("%w: %w", ErrAllFailed, errors.Join(errs...))
 }

@@ -219,3 +219,16 @@ func TestDialSuccessResetsFailures(t *testing.T) {
 		t.Fatalf("fails = %d after a successful dial", be.fails.Load())
 	}
 }
+
+func TestZeroBalancer(t *testing.T) {
+	var b Balancer // not built by New: must fail cleanly, not panic
+	if _, err := b.Pick([]byte("k"), nil); !errors.Is(err, ErrNoBackend) {
+		t.Fatalf("Pick: %v", err)
+	}
+	_, _, attempts, err := b.Dial(context.Background(), nil, nil, Failover{})
+	if attempts != 0 || !errors.Is(err, ErrNoBackend) || !errors.Is(err, ErrAllFailed) {
+		t.Fatalf("Dial: %d, %v", attempts, err)
+	}
+	b.ReportFailure(nil)
+	b.ReportSuccess(nil)
+}
