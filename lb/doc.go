@@ -25,8 +25,8 @@
 // Backends start healthy unless [WithInitialHealth](false) says otherwise.
 // Passive health: FailThreshold consecutive reported failures (default 3)
 // take a backend down for a cooldown (default 10s); after the cooldown it is
-// tried again, and one more failure takes it down again (half-open, as nginx's
-// max_fails/fail_timeout does) while a success resets the count. While
+// tried again, and one more failure takes it down again (like a circuit
+// breaker's half-open state) while a success resets the count. While
 // [Balancer.RunHealthChecks] runs, a passively failed backend stays down until
 // the active checks bring it back instead of waiting for a cooldown. Active
 // checks flip a backend after Rise consecutive successful probes or Fall
