@@ -3,14 +3,14 @@
 // way a load balancer in front of sluice tells it who the client really is,
 // and the way sluice tells its own upstreams. Parsing and formatting are done
 // by github.com/pires/go-proxyproto; this package owns the buffering, the
-// deadline, the trust decision's helper and the error taxonomy.
+// header deadline and size cap, the trust check and the errors a caller counts.
 //
 // Receiving follows the spec's rule that a receiver must never guess: on a
 // listener configured for PROXY, a peer inside the trusted prefixes must send
 // a header, and a peer outside them is rejected before anything is read.
 //
 //	acc := &proxyproto.Acceptor{Trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
-//	if !acc.Trusted(vstream.AddrPort(raw.RemoteAddr()).Addr()) {
+//	if !acc.Trusts(vstream.AddrPort(raw.RemoteAddr()).Addr()) {
 //		raw.Close() // untrusted: reject without reading
 //	}
 //	conn, hdr, err := acc.Accept(raw) // ErrNoHeader, ErrInvalidHeader, ErrTimeout, EOF

@@ -12,12 +12,12 @@ import (
 
 // Transport names used in [Header.Transport]. They are Go network names.
 const (
-	TransportTCP4     = "tcp4"
-	TransportTCP6     = "tcp6"
-	TransportUDP4     = "udp4"
-	TransportUDP6     = "udp6"
-	TransportUnix     = "unix"
-	TransportUnixgram = "unixgram"
+	TransportTCP4     = "tcp4"     // TCP over IPv4
+	TransportTCP6     = "tcp6"     // TCP over IPv6
+	TransportUDP4     = "udp4"     // UDP over IPv4 (v2 only)
+	TransportUDP6     = "udp6"     // UDP over IPv6 (v2 only)
+	TransportUnix     = "unix"     // Unix stream socket (v2 only)
+	TransportUnixgram = "unixgram" // Unix datagram socket (v2 only)
 )
 
 // Header is an accepted PROXY header.
