@@ -261,9 +261,11 @@ func (s *Server) check(ctx context.Context, c net.Conn, in *connfilter.Info) (fu
 	// close the connection when the deadline passes.
 	stopClose := context.AfterFunc(fctx, func() { c.Close() })
 	rel, err := s.Filter.Check(fctx, in)
-	if stopClose() {
+	if stopClose() && fctx.Err() == nil {
 		return rel, err // finished in time
 	}
+	// The deadline passed (or the server is stopping): whatever the filter
+	// said, the connection is refused, and may already be closed.
 	if rel != nil {
 		rel()
 	}
