@@ -1,0 +1,368 @@
+package main
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-proxy/sluice/connfilter"
+)
+
+// Config is a validated configuration, ready to run.
+type Config struct {
+	Metrics   *MetricsConfig
+	LogLevel  slog.Level
+	LogFormat string // "text" or "json"
+	AccessLog bool
+	Grace     time.Duration
+	TCP       []*TCPConfig
+}
+
+// MetricsConfig is where Prometheus metrics are served.
+type MetricsConfig struct {
+	Listen string
+	Path   string
+}
+
+// Addr is a network and an address: tcp host:port, or unix /path.
+type Addr struct {
+	Network string
+	Address string
+}
+
+func (a Addr) String() string {
+	if a.Network == "unix" {
+		return "unix:" + a.Address
+	}
+	return a.Address
+}
+
+// Upstream is one backend of a service.
+type Upstream struct {
+	Addr   Addr
+	Weight int
+}
+
+// TCPConfig is one TCP forwarding service.
+type TCPConfig struct {
+	Name      string
+	Listen    []Addr
+	Upstreams []Upstream
+	Balance   string
+
+	ProxyAccept   bool
+	ProxyTrusted  []netip.Prefix
+	ProxySend     int
+	HeaderTimeout time.Duration
+
+	Allow, Deny         []netip.Prefix
+	AllowFile, DenyFile string
+	MaxConns            int
+	MaxConnsPerIP       int
+	AcceptRatePerIP     float64
+	AcceptBurstPerIP    int
+
+	ConnectTimeout time.Duration
+	IdleTimeout    time.Duration
+
+	Health *HealthConfig
+
+	Tries  int
+	Budget time.Duration
+
+	ReusePort  bool
+	NoDelay    bool
+	KeepAlive  time.Duration
+	FastOpen   int
+	Backlog    int
+	RecvBuffer int
+	SendBuffer int
+	Source     string
+}
+
+// HealthConfig configures active TCP health checks.
+type HealthConfig struct {
+	Interval, Timeout time.Duration
+	Rise, Fall        int
+}
+
+var balancePolicies = map[string]bool{"round_robin": true, "random": true, "least_conn": true, "hash": true}
+
+func (v *validator) config(fc *fileConfig) (*Config, error) {
+	c := &Config{LogFormat: "text", AccessLog: true}
+	var err error
+	if fc.Metrics != nil {
+		p := []any{"metrics"}
+		if fc.Metrics.Listen == "" {
+			return nil, v.fail(at(p, "listen"), "required")
+		}
+		if _, err := v.hostPort(at(p, "listen"), fc.Metrics.Listen, true); err != nil {
+			return nil, err
+		}
+		c.Metrics = &MetricsConfig{Listen: fc.Metrics.Listen, Path: fc.Metrics.Path}
+		if c.Metrics.Path == "" {
+			c.Metrics.Path = "/metrics"
+		}
+		if !strings.HasPrefix(c.Metrics.Path, "/") {
+			return nil, v.fail(at(p, "path"), "must start with /")
+		}
+	}
+	switch strings.ToLower(fc.Log.Level) {
+	case "", "info":
+		c.LogLevel = slog.LevelInfo
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "warn", "warning":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		return nil, v.fail([]any{"log", "level"}, "unknown level %q (debug, info, warn, error)", fc.Log.Level)
+	}
+	switch fc.Log.Format {
+	case "", "text":
+	case "json":
+		c.LogFormat = "json"
+	default:
+		return nil, v.fail([]any{"log", "format"}, "unknown format %q (text, json)", fc.Log.Format)
+	}
+	if fc.Log.AccessLog != nil {
+		c.AccessLog = *fc.Log.AccessLog
+	}
+	if c.Grace, err = v.duration([]any{"shutdown", "grace"}, fc.Shutdown.Grace, 30*time.Second); err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	listens := map[string]bool{}
+	for i := range fc.TCP {
+		t, err := v.tcp([]any{"tcp", i}, &fc.TCP[i])
+		if err != nil {
+			return nil, err
+		}
+		if names[t.Name] {
+			return nil, v.fail([]any{"tcp", i, "name"}, "duplicate service name %q", t.Name)
+		}
+		names[t.Name] = true
+		for j, l := range t.Listen {
+			if listens[l.String()] && !t.ReusePort {
+				return nil, v.fail([]any{"tcp", i, "listen", j}, "address %s is already used by another listener", l)
+			}
+			listens[l.String()] = true
+		}
+		c.TCP = append(c.TCP, t)
+	}
+	if len(c.TCP) == 0 {
+		return nil, v.fail([]any{"tcp"}, "no services configured")
+	}
+	return c, nil
+}
+
+func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
+	t := &TCPConfig{Name: s.Name, Balance: s.Balance, NoDelay: true}
+	var err error
+	if t.Name == "" {
+		return nil, v.fail(at(p, "name"), "required")
+	}
+	if len(s.Listen) == 0 {
+		return nil, v.fail(at(p, "listen"), "at least one address is required")
+	}
+	for i, l := range s.Listen {
+		a, err := v.addr(at(p, "listen", i), l, true)
+		if err != nil {
+			return nil, err
+		}
+		t.Listen = append(t.Listen, a)
+	}
+	if len(s.Upstreams) == 0 {
+		return nil, v.fail(at(p, "upstreams"), "at least one upstream is required")
+	}
+	seen := map[string]bool{}
+	for i, u := range s.Upstreams {
+		up := at(p, "upstreams", i)
+		if u.Addr == "" {
+			return nil, v.fail(at(up, "addr"), "required")
+		}
+		a, err := v.addr(at(up, "addr"), u.Addr, false)
+		if err != nil {
+			return nil, err
+		}
+		if seen[a.String()] {
+			return nil, v.fail(at(up, "addr"), "duplicate upstream %s", a)
+		}
+		seen[a.String()] = true
+		w := 1
+		if u.Weight != nil {
+			w = *u.Weight
+			if w < 1 || w > 1000 {
+				return nil, v.fail(at(up, "weight"), "must be between 1 and 1000, got %d", w)
+			}
+		}
+		t.Upstreams = append(t.Upstreams, Upstream{Addr: a, Weight: w})
+	}
+	if t.Balance == "" {
+		t.Balance = "round_robin"
+	}
+	if !balancePolicies[t.Balance] {
+		return nil, v.fail(at(p, "balance"), "unknown policy %q (round_robin, random, least_conn, hash)", t.Balance)
+	}
+
+	pp := at(p, "proxy_protocol")
+	t.ProxyAccept = s.ProxyProtocol.Accept
+	if t.ProxyTrusted, err = v.prefixes(at(pp, "trusted"), s.ProxyProtocol.Trusted); err != nil {
+		return nil, err
+	}
+	if t.ProxyAccept && len(t.ProxyTrusted) == 0 {
+		return nil, v.fail(at(pp, "trusted"), "accept: true needs at least one trusted CIDR (a PROXY header is only taken from trusted peers)")
+	}
+	switch s.ProxyProtocol.Send {
+	case "":
+	case "v1":
+		t.ProxySend = 1
+	case "v2":
+		t.ProxySend = 2
+	default:
+		return nil, v.fail(at(pp, "send"), "unknown version %q (\"\", v1, v2)", s.ProxyProtocol.Send)
+	}
+	if t.HeaderTimeout, err = v.duration(at(pp, "header_timeout"), s.ProxyProtocol.HeaderTimeout, 5*time.Second); err != nil {
+		return nil, err
+	}
+
+	fp := at(p, "filter")
+	if t.Allow, err = v.prefixes(at(fp, "allow"), s.Filter.Allow); err != nil {
+		return nil, err
+	}
+	if t.Deny, err = v.prefixes(at(fp, "deny"), s.Filter.Deny); err != nil {
+		return nil, err
+	}
+	t.AllowFile, t.DenyFile = s.Filter.AllowFile, s.Filter.DenyFile
+	for _, f := range []struct {
+		key  string
+		path string
+	}{{"allow_file", t.AllowFile}, {"deny_file", t.DenyFile}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := connfilter.LoadCIDRFile(f.path); err != nil {
+			return nil, v.fail(at(fp, f.key), "%v", err)
+		}
+	}
+	for _, n := range []struct {
+		key string
+		val int
+	}{{"max_conns", s.Filter.MaxConns}, {"max_conns_per_ip", s.Filter.MaxConnsPerIP}, {"accept_burst_per_ip", s.Filter.AcceptBurst}} {
+		if n.val < 0 {
+			return nil, v.fail(at(fp, n.key), "must not be negative")
+		}
+	}
+	if s.Filter.AcceptRatePerIP < 0 {
+		return nil, v.fail(at(fp, "accept_rate_per_ip"), "must not be negative")
+	}
+	t.MaxConns, t.MaxConnsPerIP = s.Filter.MaxConns, s.Filter.MaxConnsPerIP
+	t.AcceptRatePerIP, t.AcceptBurstPerIP = s.Filter.AcceptRatePerIP, s.Filter.AcceptBurst
+	if t.AcceptRatePerIP > 0 && t.AcceptBurstPerIP == 0 {
+		t.AcceptBurstPerIP = max(1, int(t.AcceptRatePerIP))
+	}
+
+	tp := at(p, "timeouts")
+	if t.ConnectTimeout, err = v.duration(at(tp, "connect"), s.Timeouts.Connect, 5*time.Second); err != nil {
+		return nil, err
+	}
+	if t.IdleTimeout, err = v.duration(at(tp, "idle"), s.Timeouts.Idle, 5*time.Minute); err != nil {
+		return nil, err
+	}
+	if s.Health != nil {
+		hp := at(p, "health")
+		h := &HealthConfig{Rise: s.Health.Rise, Fall: s.Health.Fall}
+		if h.Interval, err = v.duration(at(hp, "interval"), s.Health.Interval, 2*time.Second); err != nil {
+			return nil, err
+		}
+		if h.Interval == 0 {
+			return nil, v.fail(at(hp, "interval"), "must be positive")
+		}
+		if h.Timeout, err = v.duration(at(hp, "timeout"), s.Health.Timeout, time.Second); err != nil {
+			return nil, err
+		}
+		if h.Timeout == 0 || h.Timeout > h.Interval {
+			return nil, v.fail(at(hp, "timeout"), "must be positive and at most the interval")
+		}
+		if h.Rise == 0 {
+			h.Rise = 2
+		}
+		if h.Fall == 0 {
+			h.Fall = 2
+		}
+		if h.Rise < 1 || h.Fall < 1 {
+			return nil, v.fail(hp, "rise and fall must be at least 1")
+		}
+		t.Health = h
+	}
+	fo := at(p, "failover")
+	t.Tries = s.Failover.Tries
+	if t.Tries < 0 {
+		return nil, v.fail(at(fo, "tries"), "must not be negative")
+	}
+	if t.Tries == 0 {
+		t.Tries = min(3, len(t.Upstreams))
+	}
+	if t.Budget, err = v.duration(at(fo, "budget"), s.Failover.Budget, 0); err != nil {
+		return nil, err
+	}
+
+	sp := at(p, "socket")
+	t.ReusePort = s.Socket.ReusePort
+	if s.Socket.NoDelay != nil {
+		t.NoDelay = *s.Socket.NoDelay
+	}
+	if s.Socket.KeepAlive == "off" {
+		t.KeepAlive = -1
+	} else if t.KeepAlive, err = v.duration(at(sp, "keepalive"), s.Socket.KeepAlive, 0); err != nil {
+		return nil, err
+	}
+	for _, n := range []struct {
+		key string
+		val int
+	}{{"fast_open", s.Socket.FastOpen}, {"backlog", s.Socket.Backlog}, {"recv_buffer", s.Socket.RecvBuffer}, {"send_buffer", s.Socket.SendBuffer}} {
+		if n.val < 0 {
+			return nil, v.fail(at(sp, n.key), "must not be negative")
+		}
+	}
+	t.FastOpen, t.Backlog = s.Socket.FastOpen, s.Socket.Backlog
+	t.RecvBuffer, t.SendBuffer = s.Socket.RecvBuffer, s.Socket.SendBuffer
+	if s.Source != "" {
+		if _, err := netip.ParseAddr(s.Source); err != nil {
+			return nil, v.fail(at(p, "source"), "invalid source IP %q", s.Source)
+		}
+		t.Source = s.Source
+	}
+	return t, nil
+}
+
+// addr validates "host:port" or "unix:/path".
+func (v *validator) addr(path []any, s string, listen bool) (Addr, error) {
+	if rest, ok := strings.CutPrefix(s, "unix:"); ok {
+		if rest == "" {
+			return Addr{}, v.fail(path, "empty unix socket path")
+		}
+		return Addr{Network: "unix", Address: rest}, nil
+	}
+	hp, err := v.hostPort(path, s, listen)
+	return Addr{Network: "tcp", Address: hp}, err
+}
+
+func (v *validator) hostPort(path []any, s string, listen bool) (string, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", v.fail(path, "invalid address %q (want host:port or unix:/path)", s)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 || (!listen && n == 0) {
+		return "", v.fail(path, "invalid port in %q", s)
+	}
+	if !listen && host == "" {
+		return "", v.fail(path, "missing host in %q", s)
+	}
+	return s, nil
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// runForward is `sluice forward [flags] LISTEN UPSTREAM [UPSTREAM...]`: a
+// forwarder from the command line, built through the same validation as a
+// config file.
+func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sluice forward", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	udp := fs.Bool("udp", false, "forward UDP datagrams instead of TCP")
+	balance := fs.String("balance", "round_robin", "round_robin | random | least_conn | hash")
+	send := fs.String("proxy-send", "", `PROXY header to send upstream: "", v1 or v2`)
+	idle := fs.String("idle", "5m", "idle timeout")
+	connect := fs.String("connect", "5s", "upstream connect timeout")
+	metrics := fs.String("metrics", "", "serve Prometheus metrics on this address")
+	accessLog := fs.Bool("access-log", true, "log one line per closed connection")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: sluice forward [flags] LISTEN UPSTREAM [UPSTREAM...]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() < 2 {
+		fs.Usage()
+		return fmt.Errorf("%w: forward needs LISTEN and at least one UPSTREAM", errUsage)
+	}
+	if *udp {
+		return errors.New("forward -udp: UDP forwarding is not built yet")
+	}
+	// Build the YAML a user would write, so one validator serves both.
+	var b strings.Builder
+	if *metrics != "" {
+		fmt.Fprintf(&b, "metrics: {listen: %q}\n", *metrics)
+	}
+	fmt.Fprintf(&b, "log: {access_log: %t}\n", *accessLog)
+	fmt.Fprintf(&b, "tcp:\n  - name: forward\n    listen: [%q]\n    upstreams:\n", fs.Arg(0))
+	for _, u := range fs.Args()[1:] {
+		fmt.Fprintf(&b, "      - addr: %q\n", u)
+	}
+	fmt.Fprintf(&b, "    balance: %q\n    proxy_protocol: {send: %q}\n    timeouts: {connect: %q, idle: %q}\n",
+		*balance, *send, *connect, *idle)
+	cfg, err := parseConfig("command line", []byte(b.String()))
+	if err != nil {
+		return err
+	}
+	return run(ctx, cfg, stdout, stderr, nil)
+}

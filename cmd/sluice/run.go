@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluice-proxy/sluice/tcpproxy"
+)
+
+// app is a running configuration: its services, listeners and metrics.
+type app struct {
+	cfg     *Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	metrics *tcpproxy.Metrics
+
+	services []*tcpService
+	metricsL net.Listener
+	metricsS *http.Server
+
+	healthCtx    context.Context
+	healthCancel context.CancelFunc
+	wg           sync.WaitGroup
+}
+
+// newLogger builds the process logger from the log section.
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// start builds every service and binds every listener. Nothing is served
+// until all of them are bound; on any error everything bound is closed.
+func start(cfg *Config, logw io.Writer) (_ *app, err error) {
+	a := &app{cfg: cfg, log: newLogger(cfg, logw), reg: prometheus.NewRegistry()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if a.metrics, err = tcpproxy.NewMetrics(a.reg); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			a.closeListeners()
+		}
+	}()
+	for _, tc := range cfg.TCP {
+		s, err := newTCPService(tc, a)
+		if err != nil {
+			return nil, err
+		}
+		a.services = append(a.services, s)
+	}
+	if cfg.Metrics != nil {
+		l, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("metrics.listen: %w", err)
+		}
+		a.metricsL = l
+		mux := http.NewServeMux()
+		mux.Handle(cfg.Metrics.Path, promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+		a.metricsS = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
+	a.healthCtx, a.healthCancel = context.WithCancel(context.Background())
+	for _, s := range a.services {
+		s.serve(a)
+	}
+	if a.metricsS != nil {
+		a.wg.Add(1)
+		go a.serveMetrics()
+	}
+	return a, nil
+}
+
+func (a *app) serveMetrics() {
+	defer a.wg.Done()
+	if err := a.metricsS.Serve(a.metricsL); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		a.log.Error("metrics server stopped", "error", err)
+	}
+}
+
+func (a *app) closeListeners() {
+	for _, s := range a.services {
+		for _, l := range s.listeners {
+			l.Close()
+		}
+	}
+	if a.metricsL != nil {
+		a.metricsL.Close()
+	}
+}
+
+// shutdown stops accepting everywhere, drains open connections for up to
+// grace, closes what is left, and stops the metrics server last so the
+// drain stays observable.
+func (a *app) shutdown(grace time.Duration) {
+	a.log.Info("shutting down", "grace", grace)
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, s := range a.services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.proxy.Shutdown(ctx); err != nil {
+				a.log.Warn("grace period over: closed open connections", "service", s.cfg.Name, "error", err)
+			}
+		}()
+	}
+	wg.Wait()
+	a.healthCancel()
+	if a.metricsS != nil {
+		a.metricsS.Close()
+	}
+	a.wg.Wait()
+	a.log.Info("stopped")
+}
+
+// reload re-reads the filters' CIDR files.
+func (a *app) reload() {
+	for _, s := range a.services {
+		if err := s.reloadFilters(); err != nil {
+			a.log.Error("reload failed; keeping the previous lists", "service", s.cfg.Name, "error", err)
+			continue
+		}
+		a.log.Info("filters reloaded", "service", s.cfg.Name)
+	}
+}
+
+// run serves cfg until ctx ends, then drains. ready, when set, is called
+// once everything listens.
+func run(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready func(*app)) error {
+	a, err := start(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	for _, s := range a.services {
+		for _, l := range s.listeners {
+			a.log.Info("listening", "service", s.cfg.Name, "addr", l.Addr().String())
+		}
+	}
+	if a.metricsL != nil {
+		a.log.Info("metrics", "url", "http://"+a.metricsL.Addr().String()+cfg.Metrics.Path)
+	}
+	if ready != nil {
+		ready(a)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			a.reload()
+		case <-ctx.Done():
+			a.shutdown(cfg.Grace)
+			return nil
+		}
+	}
+}

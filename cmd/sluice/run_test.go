@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// TestMain lets the test binary stand in for the sluice binary: with
+// SLUICE_TEST_MAIN set it runs main, so lifecycle tests send real signals to
+// a real process without a separate build.
+func TestMain(m *testing.M) {
+	if os.Getenv("SLUICE_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func echoServer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go serveEcho(l, &wg)
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	return l.Addr().String()
+}
+
+func roundTrip(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != msg {
+		t.Fatalf("echo %q, want %q", b, msg)
+	}
+}
+
+// TestRunServesAndDrains runs a config in-process: the forwarder relays, the
+// metrics endpoint reports it, and cancelling drains and returns.
+func TestRunServesAndDrains(t *testing.T) {
+	up := echoServer(t)
+	yaml := fmt.Sprintf(`metrics: {listen: "127.0.0.1:0"}
+log: {level: error}
+tcp:
+  - name: fwd
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %q}]
+    filter: {allow: ["127.0.0.0/8"], max_conns_per_ip: 10}
+`, up)
+	cfg, err := parseConfig("t.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *app, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, io.Discard, io.Discard, func(a *app) { ready <- a }) }()
+	a := <-ready
+	c, err := net.Dial("tcp", a.services[0].listeners[0].Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, c, "hello through sluice")
+	resp, err := http.Get("http://" + a.metricsL.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `sluice_tcp_connections_total{service="fwd"} 1`) {
+		t.Fatalf("metrics lack the connection:\n%s", grepLines(string(body), "sluice_"))
+	}
+	cancel()
+	roundTrip(t, c, "still open while draining")
+	c.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestDemoRuns starts the embedded demo on free ports and echoes through it.
+func TestDemoRuns(t *testing.T) {
+	cfg, err := parseConfig("demo.yaml", demoYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.TCP[0].Listen[0].Address = "127.0.0.1:0"
+	cfg.TCP[0].Upstreams[0].Addr.Address = "127.0.0.1:0"
+	cfg.Metrics.Listen = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *app, 1)
+	done := make(chan error, 1)
+	var out strings.Builder
+	go func() { done <- serveDemo(ctx, cfg, &out, io.Discard, func(a *app) { ready <- a }) }()
+	a := <-ready
+	c, err := net.Dial("tcp", a.services[0].listeners[0].Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, c, "demo")
+	c.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"TCP forwarder", "metrics", "try:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo banner lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+var listeningRE = regexp.MustCompile(`msg=listening service=forward addr=(\S+)`)
+
+// TestSIGTERMDrainsAndExitsZero runs `sluice forward` as a real process:
+// SIGTERM stops accepting, the open connection keeps working until the
+// client closes it, and the process exits 0.
+func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
+	up := echoServer(t)
+	cmd := exec.Command(os.Args[0], "forward", "127.0.0.1:0", up)
+	cmd.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	var addr string
+	for sc.Scan() {
+		if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+			addr = m[1]
+			break
+		}
+	}
+	if addr == "" {
+		t.Fatal("sluice never reported its listener")
+	}
+	logs := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+		}
+		logs <- b.String()
+	}()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, c, "before")
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, c, "after SIGTERM")
+	c.Close()
+	err = cmd.Wait()
+	l := <-logs
+	if err != nil {
+		t.Fatalf("exit: %v\n%s", err, l)
+	}
+	if !strings.Contains(l, "connection closed") {
+		t.Errorf("no access-log line:\n%s", l)
+	}
+}

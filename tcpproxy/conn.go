@@ -1,0 +1,171 @@
+package tcpproxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/sluice-proxy/sluice/connfilter"
+	"github.com/sluice-proxy/sluice/lb"
+	"github.com/sluice-proxy/sluice/protocols/proxyproto"
+	"github.com/sluice-proxy/sluice/splice"
+	"github.com/sluice-proxy/sluice/vstream"
+)
+
+// handle serves one accepted connection that passed the accept-stage
+// filters. It runs on the connection's own goroutine.
+func (p *Proxy) handle(ctx context.Context, c net.Conn, d *vstream.Digest, release func()) {
+	defer release()
+	var down net.Conn = c
+	if p.cfg.ProxyIn != nil {
+		pc, hdr, err := p.cfg.ProxyIn.Accept(c)
+		if err != nil {
+			p.reject(c, d, proxyReason(err), err)
+			return
+		}
+		hdr.Apply(d)
+		down = pc
+		if p.cfg.Filter != nil {
+			in := &connfilter.Info{
+				Listener: d.Listener,
+				Local:    vstream.AddrPort(d.LocalAddr),
+				Peer:     vstream.AddrPort(d.RemoteAddr),
+				Client:   d.Client(),
+				Stage:    connfilter.StageProxy,
+			}
+			rel, err := p.cfg.Filter.Check(ctx, in)
+			if err != nil {
+				reason := "rejected"
+				var re *connfilter.RejectError
+				if errors.As(err, &re) {
+					reason = re.Reason
+				}
+				p.reject(c, d, reason, err)
+				return
+			}
+			if rel != nil {
+				defer rel()
+			}
+		}
+	}
+	m := p.metrics
+	if m != nil {
+		m.conns.Inc()
+		m.active.Inc()
+		defer m.active.Dec()
+	}
+
+	key := p.hashKey(d)
+	start := time.Now()
+	up, be, tries, err := p.cfg.Balancer.Dial(ctx, key, p.dial, p.cfg.Failover)
+	connectDur := time.Since(start)
+	if err != nil {
+		c.Close()
+		reason := "connect_failed"
+		if errors.Is(err, lb.ErrNoBackend) {
+			reason = "no_upstream"
+		}
+		if m != nil {
+			m.failed(reason)
+		}
+		p.log.Warn("no upstream connection", "client", addrString(d.ClientAddr), "tries", tries, "reason", reason, "error", err)
+		return
+	}
+	var um *upstreamMetrics
+	if m != nil {
+		um = m.upstreams[be.Addr]
+	}
+	if um != nil {
+		um.conns.Inc()
+		um.active.Inc()
+		defer um.active.Dec()
+	}
+
+	if p.cfg.ProxyOut != 0 {
+		dst := d.ProxyDest
+		if dst == nil {
+			dst = d.LocalAddr
+		}
+		if err := proxyproto.WriteHeader(up, p.cfg.ProxyOut, d.ClientAddr, dst, nil); err != nil {
+			c.Close()
+			up.Close()
+			be.Release()
+			if m != nil {
+				m.failed("proxy_send")
+			}
+			p.log.Warn("sending PROXY header failed", "upstream", be.Addr, "error", err)
+			return
+		}
+	}
+
+	// ctx is cancelled when a graceful drain runs out of time.
+	stats, err := splice.Join(ctx, down, up, splice.JoinOptions{IdleTimeout: p.cfg.IdleTimeout, Pool: p.cfg.Pool})
+	be.Release() // before the access log line, which marks the end of the connection
+	if um != nil {
+		um.bytesUp.Add(float64(stats.AToB))
+		um.bytesDn.Add(float64(stats.BToA))
+	}
+	reason := closeReason(err)
+	if reason != "" && m != nil {
+		m.failed(reason)
+	}
+	if p.cfg.AccessLog {
+		attrs := []any{
+			"client", addrString(d.ClientAddr),
+			"upstream", be.Addr,
+			"bytes_up", stats.AToB,
+			"bytes_down", stats.BToA,
+			"duration", time.Since(d.AcceptTime).Round(time.Microsecond),
+			"connect", connectDur.Round(time.Microsecond),
+			"tries", tries,
+		}
+		if reason != "" {
+			attrs = append(attrs, "close", reason, "error", err)
+		}
+		p.log.Info("connection closed", attrs...)
+	}
+}
+
+// hashKey is the hash policy's key for d: the caller's, else the client IP.
+func (p *Proxy) hashKey(d *vstream.Digest) []byte {
+	if p.cfg.HashKey != nil {
+		return p.cfg.HashKey(d)
+	}
+	return lb.AppendClientKey(nil, d.ClientAddr)
+}
+
+// proxyReason names a PROXY header fault for metrics.
+func proxyReason(err error) string {
+	switch {
+	case errors.Is(err, proxyproto.ErrTimeout):
+		return "proxy_timeout"
+	case errors.Is(err, proxyproto.ErrNoHeader):
+		return "proxy_missing"
+	case errors.Is(err, io.EOF):
+		return "proxy_closed" // closed before sending anything: a load balancer's TCP check
+	default:
+		return "proxy_invalid"
+	}
+}
+
+// closeReason classifies how a relay ended; "" for a clean close.
+func closeReason(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, splice.ErrIdleTimeout):
+		return "idle_timeout"
+	case errors.Is(err, context.Canceled):
+		return "shutdown"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "reset"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout"
+	default:
+		return "error"
+	}
+}

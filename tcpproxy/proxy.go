@@ -1,0 +1,267 @@
+package tcpproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/sluice-proxy/sluice/connfilter"
+	"github.com/sluice-proxy/sluice/lb"
+	"github.com/sluice-proxy/sluice/protocols/proxyproto"
+	"github.com/sluice-proxy/sluice/splice"
+	"github.com/sluice-proxy/sluice/transport"
+	"github.com/sluice-proxy/sluice/vstream"
+)
+
+// Config configures a Proxy. Name and Balancer are required.
+type Config struct {
+	// Name names the service in metrics and logs.
+	Name string
+	// Balancer picks upstreams.
+	Balancer *lb.Balancer
+	// Dial connects to an upstream address; nil uses a transport.Dialer
+	// with ConnectTimeout.
+	Dial lb.DialFunc
+	// ConnectTimeout bounds one connection attempt (default 5s).
+	ConnectTimeout time.Duration
+	// Failover bounds the attempts across backends for one client.
+	Failover lb.Failover
+	// IdleTimeout closes a connection on which no byte moved either way for
+	// this long (0: never).
+	IdleTimeout time.Duration
+	// Filter judges connections before any byte is read, and again with the
+	// real client address after a PROXY header.
+	Filter connfilter.Filter
+	// ProxyIn, when set, requires a PROXY header from every peer: peers
+	// outside its trusted CIDRs are rejected before anything is read.
+	ProxyIn *proxyproto.Acceptor
+	// ProxyOut is the PROXY version (1 or 2) written to upstreams on
+	// connect; 0 sends none.
+	ProxyOut int
+	// HashKey returns the key the hash policy uses; nil uses the client IP.
+	HashKey func(d *vstream.Digest) []byte
+	// Pool moves the bytes; nil uses splice.Default().
+	Pool *splice.Pool
+	// Metrics receives this service's series; nil disables metrics.
+	Metrics *Metrics
+	// Logger gets rejections, errors and (with AccessLog) one line per
+	// closed connection; nil discards.
+	Logger *slog.Logger
+	// AccessLog logs one line per closed connection at Info level.
+	AccessLog bool
+}
+
+// Proxy is a TCP forwarding service. It serves any number of listeners.
+type Proxy struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *serviceMetrics
+	dial    lb.DialFunc
+
+	mu       sync.Mutex
+	servers  map[*transport.Server]struct{} // every server Serve started
+	draining bool
+}
+
+// New checks cfg and builds a Proxy.
+func New(cfg Config) (*Proxy, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("tcpproxy: Name is required")
+	}
+	if cfg.Balancer == nil {
+		return nil, errors.New("tcpproxy: Balancer is required")
+	}
+	if cfg.ProxyOut < 0 || cfg.ProxyOut > 2 {
+		return nil, fmt.Errorf("tcpproxy: ProxyOut %d: want 0, 1 or 2", cfg.ProxyOut)
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	if cfg.Pool == nil {
+		cfg.Pool = splice.Default()
+	}
+	p := &Proxy{cfg: cfg, log: cfg.Logger, servers: map[*transport.Server]struct{}{}}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.log = p.log.With("service", cfg.Name)
+	if cfg.Metrics != nil {
+		var addrs []string
+		for _, b := range cfg.Balancer.Backends() {
+			addrs = append(addrs, b.Addr)
+		}
+		p.metrics = cfg.Metrics.service(cfg.Name, addrs)
+	}
+	dial := cfg.Dial
+	if dial == nil {
+		dial = DialerFunc(&transport.Dialer{Timeout: cfg.ConnectTimeout})
+	}
+	p.dial = p.instrumentDial(dial)
+	return p, nil
+}
+
+// HealthChanged records a backend's health flip in metrics and the log. Wire
+// it to the Balancer's health observer.
+func (p *Proxy) HealthChanged(be *lb.Backend, healthy bool, reason string) {
+	if p.metrics != nil {
+		p.metrics.health(be.Addr, healthy)
+	}
+	p.log.Warn("upstream health changed", "upstream", be.Addr, "healthy", healthy, "reason", reason)
+}
+
+// networkOf maps an upstream address to its network: "unix:/path" is a Unix
+// socket, anything else TCP.
+func networkOf(addr string) string {
+	if len(addr) > 5 && addr[:5] == "unix:" {
+		return "unix"
+	}
+	return "tcp"
+}
+
+func addressOf(addr string) string {
+	if networkOf(addr) == "unix" {
+		return addr[5:]
+	}
+	return addr
+}
+
+// instrumentDial wraps dial with a per-attempt timeout, connect latency and
+// error metrics.
+func (p *Proxy) instrumentDial(dial lb.DialFunc) lb.DialFunc {
+	timeout := p.cfg.ConnectTimeout
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		start := time.Now()
+		c, err := dial(ctx, addr)
+		if p.metrics != nil {
+			if um := p.metrics.upstreams[addr]; um != nil {
+				um.latency.Observe(time.Since(start).Seconds())
+				if err != nil {
+					um.errors.Inc()
+				}
+			}
+		}
+		if err != nil {
+			p.log.Debug("upstream connect failed", "upstream", addr, "error", err)
+		}
+		return c, err
+	}
+}
+
+// Serve accepts connections on ln until ln is closed, ctx ends or Shutdown
+// runs. It returns nil in those cases.
+func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
+	s := &transport.Server{
+		Name:     p.cfg.Name,
+		Listener: ln,
+		Filter:   p.acceptFilter(),
+		Handler:  p.handle,
+		OnReject: p.onReject,
+		Logger:   p.log,
+	}
+	if p.cfg.ProxyIn != nil {
+		s.AwaitingProxy = func(peer netip.AddrPort) bool { return p.cfg.ProxyIn.Trusts(peer.Addr()) }
+	}
+	p.mu.Lock()
+	if p.draining {
+		p.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	// The server stays registered after Serve returns: its handlers may
+	// still be running, and Shutdown waits for them.
+	p.servers[s] = struct{}{}
+	p.mu.Unlock()
+	return s.Serve(ctx)
+}
+
+// Shutdown stops accepting on every listener and waits for open
+// connections to finish. When ctx ends first, the connections still open are
+// closed, and Shutdown returns ctx's error once their handlers have returned.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	p.draining = true
+	servers := make([]*transport.Server, 0, len(p.servers))
+	for s := range p.servers {
+		servers = append(servers, s)
+	}
+	p.mu.Unlock()
+	var errs []error
+	for _, s := range servers {
+		if err := s.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	// The grace period ran out: the servers cancelled their handlers'
+	// contexts, which closes the relays; wait for them to return.
+	for _, s := range servers {
+		_ = s.Shutdown(context.Background())
+	}
+	return errors.Join(errs...)
+}
+
+// acceptFilter puts the PROXY trust check in front of the user's filters: on
+// a PROXY listener, an untrusted peer is rejected before any byte is read,
+// since a receiver must never guess whether a header is present.
+func (p *Proxy) acceptFilter() connfilter.Filter {
+	if p.cfg.ProxyIn == nil {
+		return p.cfg.Filter
+	}
+	trust := connfilter.Func(func(_ context.Context, in *connfilter.Info) (func(), error) {
+		if in.Stage == connfilter.StageAccept && !p.cfg.ProxyIn.Trusts(in.Peer.Addr()) {
+			return nil, &connfilter.RejectError{Filter: "proxy_protocol", Reason: "proxy_untrusted", Client: in.Peer.Addr()}
+		}
+		return nil, nil
+	})
+	if p.cfg.Filter == nil {
+		return trust
+	}
+	return connfilter.Chain(trust, p.cfg.Filter)
+}
+
+// onReject counts and logs a connection the filters turned away.
+func (p *Proxy) onReject(in *connfilter.Info, err error) {
+	reason := "rejected"
+	var re *connfilter.RejectError
+	if errors.As(err, &re) {
+		reason = re.Reason
+	}
+	if p.metrics != nil {
+		p.metrics.rejected(reason)
+	}
+	p.log.Info("connection rejected", "client", in.Client.String(), "stage", in.Stage, "reason", reason, "error", err)
+}
+
+// reject closes a connection turned away after accept (PROXY faults, the
+// second filter pass), counting and logging it once.
+func (p *Proxy) reject(c net.Conn, d *vstream.Digest, reason string, err error) {
+	if p.metrics != nil {
+		p.metrics.rejected(reason)
+	}
+	p.log.Info("connection rejected", "peer", addrString(d.RemoteAddr), "client", addrString(d.ClientAddr), "reason", reason, "error", err)
+	c.Close()
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// DialerFunc adapts a transport.Dialer to the balancer's DialFunc: upstream
+// addresses "unix:/path" dial a Unix socket, anything else TCP.
+func DialerFunc(d *transport.Dialer) lb.DialFunc {
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		return d.DialContext(ctx, networkOf(addr), addressOf(addr))
+	}
+}
