@@ -11,6 +11,41 @@ import (
 	"testing"
 )
 
+// accepted dials ln and returns both ends; they are closed at cleanup.
+func accepted(t *testing.T, ln net.Listener) (client, server net.Conn) {
+	t.Helper()
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := ln.Accept()
+		ch <- res{c, err}
+	}()
+	client, err := net.Dial(ln.Addr().Network(), ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Cleanup(func() { r.c.Close() })
+	return client, r.c
+}
+
+func listen(t *testing.T, lc *ListenConfig) net.Listener {
+	t.Helper()
+	ln, err := lc.Listen(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
 func TestListenRejectsBadConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name string

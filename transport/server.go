@@ -298,6 +298,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopLocked()
 	if s.conns == 0 {
 		s.mu.Unlock()
+		s.cancelHandlers() // none left: this only frees the context
 		return nil
 	}
 	if s.idle == nil {
@@ -307,15 +308,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	select {
 	case <-idle:
+		s.cancelHandlers()
 		return nil
 	case <-ctx.Done():
-		s.mu.Lock()
-		cancel := s.cancelAll
-		s.mu.Unlock()
-		if cancel != nil {
-			cancel()
-		}
+		s.cancelHandlers()
 		return ctx.Err()
+	}
+}
+
+// cancelHandlers cancels the context handed to handlers.
+func (s *Server) cancelHandlers() {
+	s.mu.Lock()
+	cancel := s.cancelAll
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
 	}
 }
 

@@ -32,41 +32,6 @@ func getInt(t *testing.T, c any, level, opt int) int {
 	return v
 }
 
-// accepted dials ln and returns both ends; they are closed at cleanup.
-func accepted(t *testing.T, ln net.Listener) (client, server net.Conn) {
-	t.Helper()
-	type res struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		c, err := ln.Accept()
-		ch <- res{c, err}
-	}()
-	client, err := net.Dial(ln.Addr().Network(), ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	r := <-ch
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	t.Cleanup(func() { r.c.Close() })
-	return client, r.c
-}
-
-func listen(t *testing.T, lc *ListenConfig) net.Listener {
-	t.Helper()
-	ln, err := lc.Listen(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln
-}
-
 func TestListenSocketOptions(t *testing.T) {
 	const buf = 300000 // above the defaults (131072 receive, 16384 send)
 	for _, tc := range []struct {
