@@ -141,10 +141,50 @@ func loadConfig(path string) (*Config, error) {
 	return parseConfig(path, data)
 }
 
-var yamlLineRE = regexp.MustCompile(`line (\d+): (.*)`)
+var (
+	yamlLineRE     = regexp.MustCompile(`line (\d+): (.*)`)
+	unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type`)
+)
+
+// findKey returns the path to the mapping key named key on line, or nil.
+func findKey(n *yaml.Node, key string, line int, path []any) []any {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if p := findKey(c, key, line, path); p != nil {
+				return p
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Value == key && k.Line == line {
+				return at(path, key)
+			}
+			if p := findKey(n.Content[i+1], key, line, at(path, k.Value)); p != nil {
+				return p
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if p := findKey(c, key, line, at(path, i)); p != nil {
+				return p
+			}
+		}
+	}
+	return nil
+}
 
 // parseConfig decodes data strictly (unknown keys are errors) and validates it.
 func parseConfig(name string, data []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, &ConfigError{File: name, Line: line, Msg: m[2]}
+		}
+		return nil, &ConfigError{File: name, Msg: err.Error()}
+	}
 	var fc fileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -154,18 +194,17 @@ func parseConfig(name string, data []byte) (*Config, error) {
 			// Report the first fault the way every other one is reported.
 			if m := yamlLineRE.FindStringSubmatch(te.Errors[0]); m != nil {
 				line, _ := strconv.Atoi(m[1])
-				msg := strings.Replace(m[2], "field ", "unknown key ", 1)
-				return nil, &ConfigError{File: name, Line: line, Msg: msg}
+				if u := unknownFieldRE.FindStringSubmatch(m[2]); u != nil {
+					path := findKey(&root, u[1], line, nil)
+					return nil, &ConfigError{File: name, Line: line, Key: keyString(path), Msg: "unknown key"}
+				}
+				return nil, &ConfigError{File: name, Line: line, Msg: m[2]}
 			}
 		}
 		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
 			return nil, &ConfigError{File: name, Line: line, Msg: m[2]}
 		}
-		return nil, &ConfigError{File: name, Msg: err.Error()}
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, &ConfigError{File: name, Msg: err.Error()}
 	}
 	v := &validator{file: name, root: &root}

@@ -50,8 +50,8 @@ func TestConfigErrors(t *testing.T) {
 		yaml string
 		want string // substring: "file:line: key: ..."
 	}{
-		{"unknown top-level key", "tcpp: []\n", "x.yaml:1: unknown key tcpp"},
-		{"unknown nested key", "tcp:\n  - name: a\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    timeouts: {conect: 5s}\n", "x.yaml:5: unknown key conect"},
+		{"unknown top-level key", "tcpp: []\n", "x.yaml:1: tcpp: unknown key"},
+		{"unknown nested key", "tcp:\n  - name: a\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    timeouts: {conect: 5s}\n", "x.yaml:5: tcp[0].timeouts.conect: unknown key"},
 		{"bad duration", "tcp:\n  - name: a\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    timeouts:\n      idle: 5 minutes\n", "x.yaml:6: tcp[0].timeouts.idle: invalid duration"},
 		{"bad balance", "tcp:\n  - name: a\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    balance: fastest\n", "x.yaml:5: tcp[0].balance: unknown policy"},
 		{"bad cidr", "tcp:\n  - name: a\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    filter:\n      allow: [\"10.0.0.0/8\", \"10.0.0.300\"]\n", "x.yaml:6: tcp[0].filter.allow[1]: invalid CIDR"},
