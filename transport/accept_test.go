@@ -234,6 +234,11 @@ func TestServerAcceptFatalError(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("Serve = %v, want an error wrapping boom", err)
 	}
+	select {
+	case <-ln.closed:
+	default:
+		t.Fatal("listener left open after a fatal accept error")
+	}
 	if err := s.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,8 @@ const (
 
 // Serve accepts connections until Shutdown is called, ctx ends or the
 // listener is closed, and then returns nil; it returns an error when accept
-// fails for good or the Server is misconfigured. It does not wait for the
+// fails for good (after closing the listener) or the Server is
+// misconfigured. It does not wait for the
 // handlers: call Shutdown for that (also after ctx has ended).
 func (s *Server) Serve(ctx context.Context) error {
 	if s.Listener == nil || s.Handler == nil {
@@ -147,6 +148,7 @@ func (s *Server) acceptLoop(ctx context.Context) error {
 				return nil
 			}
 			if !temporaryAcceptError(err) {
+				s.stop()
 				return fmt.Errorf("transport: %s: accept: %w", s.Name, err)
 			}
 			if delay == 0 {
@@ -213,7 +215,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, at time.Time) {
 	defer func() {
 		// A panic in a filter or handler costs only its own connection.
 		if p := recover(); p != nil {
-			s.logger().Error("panic serving connection", "listener", s.Name, "peer", c.RemoteAddr().String(),
+			s.logger().Error("panic serving connection", "listener", s.Name, "peer", fmt.Sprint(c.RemoteAddr()),
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			c.Close()
 			release()
