@@ -25,13 +25,17 @@ const DefaultRateEntries = 1 << 16
 // A bucket that has had time to refill completely is the same as no bucket,
 // so such entries are pruned: each shard of the table is swept after a number
 // of inserts proportional to its size, and when it reaches its share of the
-// hard cap (see WithMaxEntries; the cap is spread over the shards). When a shard is full and a sweep frees nothing, a
-// new client evicts the least recently seen of a small random sample of the
-// entries already there. The choice is deliberate: refusing new clients when
-// the table is full would let anyone with enough source addresses lock out
-// every newcomer, while eviction only forgets the state of clients that have
-// been idle longest — those whose buckets are closest to full anyway — so the
-// rate limit stays close to exact and memory stays bounded.
+// hard cap (see [Rate.WithMaxEntries]; the cap is spread over the shards).
+//
+// When a shard is full and a sweep frees nothing, a new client evicts the
+// least recently seen of a small random sample of the entries already there;
+// Rate never refuses a client because its table is full. The choice is
+// deliberate: refusing newcomers when the table is full ("rate_table_full")
+// would let anyone with enough source addresses lock out every new client,
+// while eviction only forgets the state of clients that have been idle
+// longest — those whose buckets are closest to full anyway — so the limit
+// stays close to exact and memory stays bounded (about 60 bytes an entry:
+// some 4 MB at DefaultRateEntries).
 type Rate struct {
 	perNano   float64 // tokens per nanosecond
 	burst     float64
