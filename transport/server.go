@@ -233,10 +233,12 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, at time.Time) {
 	}
 	rel, err := s.check(ctx, c, &in)
 	if err != nil {
-		c.Close()
+		// Count and log before closing, so whoever sees the close can also
+		// see it counted.
 		if s.OnReject != nil {
 			s.OnReject(&in, err)
 		}
+		c.Close()
 		return
 	}
 	release = onceRelease(rel)
