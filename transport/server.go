@@ -48,8 +48,8 @@ type Server struct {
 	// Serve's context ends or a Shutdown runs out of time.
 	Handler func(ctx context.Context, c net.Conn, d *vstream.Digest, release func())
 	// OnReject, when set, is called once for each connection refused by the
-	// filter (or whose filter failed or ran out of time), after the Server
-	// has closed it. err is usually a *connfilter.RejectError;
+	// filter (or whose filter failed or ran out of time), just before the
+	// Server closes it. err is usually a *connfilter.RejectError;
 	// connfilter.Reason(err) gives a metric label.
 	OnReject func(in *connfilter.Info, err error)
 	// Logger receives accept errors and recovered panics; nil discards them.
