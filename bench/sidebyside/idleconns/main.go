@@ -24,6 +24,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -51,6 +52,7 @@ func main() {
 	cs, err := openConns(*addr, *conns, *parallel, *timeout)
 	defer closeAll(cs)
 	if err != nil {
+		closeAll(cs)
 		log.Fatalf("idleconns: opened %d of %d: %v", len(cs), *conns, err)
 	}
 
@@ -80,21 +82,26 @@ func main() {
 var errShortEcho = errors.New("echo mismatch")
 
 // openConns dials n connections with at most parallel dials in flight and
-// checks each with a one-byte echo. It returns the connections opened so far
-// with the first error.
+// checks each with a one-byte echo. It stops at the first failure (a proxy
+// out of descriptors would otherwise cost a timeout per remaining
+// connection) and returns the connections opened so far with that error.
 func openConns(addr string, n, parallel int, timeout time.Duration) ([]net.Conn, error) {
 	cs := make([]net.Conn, n)
 	errs := make([]error, n)
 	work := make(chan int)
+	var failed atomic.Bool
 	var wg sync.WaitGroup
 	for range parallel {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			openWorker(addr, timeout, work, cs, errs)
+			openWorker(addr, timeout, work, cs, errs, &failed)
 		}()
 	}
 	for i := range n {
+		if failed.Load() {
+			break
+		}
 		work <- i
 	}
 	close(work)
@@ -113,17 +120,20 @@ func openConns(addr string, n, parallel int, timeout time.Duration) ([]net.Conn,
 	return opened, first
 }
 
-// openWorker dials the connection for each index it receives.
-func openWorker(addr string, timeout time.Duration, work <-chan int, cs []net.Conn, errs []error) {
+// openWorker dials the connection for each index it receives and sets
+// failed when one does not work.
+func openWorker(addr string, timeout time.Duration, work <-chan int, cs []net.Conn, errs []error, failed *atomic.Bool) {
 	for i := range work {
 		c, err := net.DialTimeout("tcp", addr, timeout)
 		if err != nil {
 			errs[i] = fmt.Errorf("dial: %w", err)
+			failed.Store(true)
 			continue
 		}
 		if err := echoOnce(c, timeout); err != nil {
 			c.Close()
 			errs[i] = err
+			failed.Store(true)
 			continue
 		}
 		cs[i] = c
