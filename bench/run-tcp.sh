@@ -23,7 +23,8 @@
 #   IDLE_CONNS [10000, lowered to fit RLIMIT_NOFILE]  IDLE_SETTLE [2] seconds  IDLE_SOCAT [0]
 #   PORT_BASE [16000]    proxies listen on PORT_BASE+1.., echo on PORT_BASE+1000, iperf3 on PORT_BASE+1201
 #   SLUICE_BIN           use this sluice binary instead of building ./cmd/sluice
-#   SLUICE_ARGS          extra arguments after `sluice forward LISTEN UPSTREAM`
+#   SLUICE_REF           build sluice from this git ref (git archive into the temp dir) instead of the work tree
+#   SLUICE_ARGS [-access-log=false]  flags for `sluice forward FLAGS LISTEN UPSTREAM` (the peers log nothing either)
 #   OUT                  also write the markdown report to this file
 #   KEEP_TMP [0]         keep the temp dir (configs, proxy logs)
 #
@@ -53,7 +54,7 @@ IPERF_PARALLEL=${IPERF_PARALLEL:-1}
 IDLE_SETTLE=${IDLE_SETTLE:-2}
 IDLE_SOCAT=${IDLE_SOCAT:-0}
 PORT_BASE=${PORT_BASE:-16000}
-SLUICE_ARGS=${SLUICE_ARGS:-}
+SLUICE_ARGS=${SLUICE_ARGS--access-log=false}
 OUT=${OUT:-}
 KEEP_TMP=${KEEP_TMP:-0}
 
@@ -117,6 +118,7 @@ log "building load generators into $BIN"
 }
 
 SLUICE_COMMIT=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+[[ -n $(cd "$REPO" && git status --porcelain 2>/dev/null) ]] && SLUICE_COMMIT+=" + uncommitted work tree"
 for t in $TARGETS; do
 	case $t in
 	direct) ;;
@@ -124,6 +126,16 @@ for t in $TARGETS; do
 		if [[ -n ${SLUICE_BIN:-} ]]; then
 			SLUICE=$SLUICE_BIN
 			VERSION[sluice]="$SLUICE_BIN"
+		elif [[ -n ${SLUICE_REF:-} ]]; then
+			log "building sluice from $SLUICE_REF"
+			mkdir -p "$TMP/src"
+			if (cd "$REPO" && git archive "$SLUICE_REF" | tar -x -C "$TMP/src" && cd "$TMP/src" && go build -o "$BIN/sluice" ./cmd/sluice) >"$TMP/sluice-build.log" 2>&1; then
+				SLUICE=$BIN/sluice
+				VERSION[sluice]="git $(cd "$REPO" && git rev-parse --short "$SLUICE_REF") ($SLUICE_REF)"
+			else
+				SKIP[sluice]="not built (go build of $SLUICE_REF failed)"
+				sed 's/^/  /' "$TMP/sluice-build.log" >&2
+			fi
 		elif [[ -d $REPO/cmd/sluice ]]; then
 			log "building sluice"
 			if (cd "$REPO" && go build -o "$BIN/sluice" ./cmd/sluice) >"$TMP/sluice-build.log" 2>&1; then
@@ -212,12 +224,14 @@ stop() {
 }
 
 start_echo() {
+	listening "$ECHO_PORT" && { log "port $ECHO_PORT (echo) is already in use; set PORT_BASE"; exit 1; }
 	spawn "$TMP/echo.log" "$BIN/echo" -listen "127.0.0.1:$ECHO_PORT"
 	ECHO_PID=$PID
 	wait_listen "$ECHO_PORT" "$ECHO_PID" || { log "echo server did not start"; cat "$TMP/echo.log" >&2; exit 1; }
 }
 
 start_iperf_server() {
+	wait_free "$IPERF_PORT" || { log "port $IPERF_PORT (iperf3) is already in use; set PORT_BASE"; exit 1; }
 	spawn "$TMP/iperf3-server.log" iperf3 -s -B 127.0.0.1 -p "$IPERF_PORT"
 	IPERF_PID=$PID
 	wait_listen "$IPERF_PORT" "$IPERF_PID" || { log "iperf3 server did not start"; cat "$TMP/iperf3-server.log" >&2; exit 1; }
@@ -279,11 +293,11 @@ start_target() {
 		return 0
 	fi
 	TPORT=${PROXY_PORT[$t]}
-	wait_free "$TPORT" || { log "port $TPORT busy"; return 1; }
+	wait_free "$TPORT" || { log "port $TPORT is already in use; set PORT_BASE"; return 1; }
 	case $t in
 	sluice)
 		# shellcheck disable=SC2086
-		spawn "$TMP/sluice.log" "$SLUICE" forward "127.0.0.1:$TPORT" "127.0.0.1:$up" $SLUICE_ARGS
+		spawn "$TMP/sluice.log" "$SLUICE" forward $SLUICE_ARGS "127.0.0.1:$TPORT" "127.0.0.1:$up"
 		;;
 	haproxy)
 		write_haproxy_cfg "$TPORT" "$up"
