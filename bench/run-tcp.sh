@@ -321,6 +321,19 @@ start_target() {
 	fi
 }
 
+# tree_cpu PID: CPU seconds (user+sys, including reaped children) of PID and its live descendants.
+tree_pids() {
+	local c
+	echo "$1"
+	for c in $(pgrep -P "$1"); do tree_pids "$c"; done
+}
+tree_cpu() {
+	local p
+	for p in $(tree_pids "$1"); do
+		sed 's/.*) //' "/proc/$p/stat" 2>/dev/null
+	done | awk -v hz="$(getconf CLK_TCK)" '{t += $12 + $13 + $14 + $15} END {printf "%.3f", t / hz}'
+}
+
 stop_target() { [[ $TPID != 0 ]] && stop "$TPID"; TPID=0; }
 
 # ---------------------------------------------------------------- measurements
@@ -345,6 +358,7 @@ run_bulk() { # TARGET PORT [-R]
 	local key=bulk
 	[[ -n ${3:-} ]] && key=bulk_r
 	add "$key" "$1" "$gbps"
+	OPS=$(awk -v g="$gbps" -v d="$DURATION" 'BEGIN {print g * d / 8}') # GB moved
 }
 
 run_pingpong() {
@@ -355,6 +369,7 @@ run_pingpong() {
 	}
 	log "  $out"
 	add pp_tx "$1" "$(kv tx_per_s "$out")"
+	OPS=$(kv tx "$out")
 	add pp_p50 "$1" "$(kv p50_us "$out")"
 	add pp_p99 "$1" "$(kv p99_us "$out")"
 }
@@ -368,6 +383,7 @@ run_connrate() {
 	log "  $out"
 	[[ -s $TMP/connrate.err ]] && log "  $(cat "$TMP/connrate.err")"
 	add cr_rate "$1" "$(kv conns_per_s "$out")"
+	OPS=$(kv conns "$out")
 	add cr_p99 "$1" "$(kv p99_us "$out")"
 }
 
@@ -391,10 +407,13 @@ measure() { # METRIC TARGET
 	*) up=$ECHO_PORT ;;
 	esac
 	if [[ $m == idle && $t == direct ]]; then CELLNOTE["idle $t"]="n/a"; return; fi
+	[[ $t == direct ]] && CELLNOTE["${m}_cpu $t"]="n/a"
 	if [[ $m == idle && $t == socat && $IDLE_SOCAT != 1 ]]; then CELLNOTE["idle $t"]="skipped¹"; return; fi
 	start_target "$t" "$up" || { CELLNOTE["$m $t"]="failed to start"; return; }
 	log "$m via $t (port $TPORT)"
-	local ok=0
+	local ok=0 cpu0=0
+	OPS=0
+	((TPID)) && cpu0=$(tree_cpu "$TPID")
 	case $m in
 	bulk) run_bulk "$t" "$TPORT" && ok=1 ;;
 	bulk_r) run_bulk "$t" "$TPORT" -R && ok=1 ;;
@@ -404,6 +423,15 @@ measure() { # METRIC TARGET
 	*) log "unknown metric $m"; exit 2 ;;
 	esac
 	((ok)) || : "${CELLNOTE["$m $t"]:=failed}"
+	if ((ok && TPID)) && [[ $m != idle && $OPS != 0 ]]; then
+		# Proxy CPU per unit of work: ms per GB for bulk, µs per transaction or connection otherwise.
+		local scale=1000000
+		[[ $m == bulk* ]] && scale=1000
+		local per
+		per=$(awk -v a="$cpu0" -v b="$(tree_cpu "$TPID")" -v n="$OPS" -v s="$scale" 'BEGIN {printf "%.3f", (b - a) * s / n}')
+		log "  proxy CPU: $per $([[ $m == bulk* ]] && echo ms/GB || echo µs/op)"
+		add "${m}_cpu" "$t" "$per"
+	fi
 	stop_target
 }
 
@@ -432,6 +460,7 @@ value() { [[ -n ${VALS["$1 $2"]:-} ]] && median <<<"${VALS["$1 $2"]}"; }
 fmt() { # METRIC VALUE
 	case $1 in
 	bulk | bulk_r) printf '%.2f' "$2" ;;
+	*_cpu) printf '%.1f' "$2" ;;
 	pp_tx | cr_rate) printf '%.0f' "$2" ;;
 	idle_*) printf '%.2f' "$2" ;;
 	*) printf '%.1f' "$2" ;;
@@ -455,16 +484,20 @@ ratio() { # METRIC A B -> A/B or empty
 
 ROWS=(
 	"bulk|bulk Gbit/s (iperf3, client→server)|↑"
+	"bulk_cpu|  proxy CPU ms per GB|↓"
 	"bulk_r|bulk Gbit/s (iperf3 -R, server→client)|↑"
+	"bulk_r_cpu|  proxy CPU ms per GB|↓"
 	"pp_tx|ping-pong tx/s (${CONNS} conns × ${SIZE} B)|↑"
 	"pp_p50|ping-pong p50 µs|↓"
 	"pp_p99|ping-pong p99 µs|↓"
+	"pingpong_cpu|  proxy CPU µs per tx|↓"
 	"cr_rate|conns/s (${WORKERS} workers, 1 B echo)|↑"
 	"cr_p99|conn p99 µs (connect+echo+close)|↓"
+	"connrate_cpu|  proxy CPU µs per conn|↓"
 	"idle_rss|idle KiB/conn, RSS (${IDLE_CONNS} conns)|↓"
 	"idle_pss|idle KiB/conn, PSS (${IDLE_CONNS} conns)|↓"
 )
-declare -A ROW_METRIC=([bulk]=bulk [bulk_r]=bulk_r [pp_tx]=pingpong [pp_p50]=pingpong [pp_p99]=pingpong [cr_rate]=connrate [cr_p99]=connrate [idle_rss]=idle [idle_pss]=idle)
+declare -A ROW_METRIC=([bulk]=bulk [bulk_cpu]=bulk [bulk_r]=bulk_r [bulk_r_cpu]=bulk_r [pingpong_cpu]=pingpong [connrate_cpu]=connrate [pp_tx]=pingpong [pp_p50]=pingpong [pp_p99]=pingpong [cr_rate]=connrate [cr_p99]=connrate [idle_rss]=idle [idle_pss]=idle)
 
 PEERS=()
 for t in $TARGETS; do [[ $t != sluice ]] && PEERS+=("$t"); done
@@ -513,7 +546,7 @@ report() {
 		echo "$line"
 	done
 	echo
-	echo "Ratios are sluice ÷ peer: above 1 is better for ↑ rows, below 1 is better for ↓ rows. Each figure is the median of $REPEAT round(s); every target gets the same duration, one proxy runs at a time, each measurement starts a fresh proxy process."
+	echo "Ratios are sluice ÷ peer: above 1 is better for ↑ rows, below 1 is better for ↓ rows. Proxy CPU is user+system time of the proxy's process tree (socat's reaped children included) during the measurement, divided by the work done; it shows efficiency apart from how the cores were shared with the load generator. Each figure is the median of $REPEAT round(s); every target gets the same duration, one proxy runs at a time, each measurement starts a fresh proxy process."
 	[[ " $METRICS " == *" idle "* ]] && echo "¹ socat forks a process per connection; its idle cost is not measured unless IDLE_SOCAT=1. Idle cost is the growth of VmRSS (and PSS) of the proxy's process tree after opening the connections, divided by their number; each connection completes one 1-byte echo first."
 	[[ -n $IDLE_NOTE ]] && echo "Note: $IDLE_NOTE."
 	echo
