@@ -1,0 +1,168 @@
+package udpproxy
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// session is one client address's flow: the upstream it was given, the
+// socket connected to that upstream, its place in the worker's LRU list and
+// its counters. It holds no buffer and no goroutine: an idle session is this
+// struct, a map entry and a kernel socket.
+type session struct {
+	key   clientKey
+	peer  rawSockaddr // the client, as the listening socket sends to it
+	local netip.Addr  // where the client sent to (a wildcard listener's pktinfo); invalid otherwise
+	ls    *listenSocket
+	up    *upstream
+	fd    int
+	slot  int32
+	gen   uint32
+	flags uint8
+
+	prev, next *session // LRU list: prev is more recent
+
+	created, last int64 // ns on the proxy's clock
+
+	dgUp, dgDown       uint64
+	bytesUp, bytesDown uint64
+
+	qHead, qTail int32 // this flush's datagrams for the upstream, a chain through worker.up
+
+	release func()  // the filters' release, called on close
+	hdr     []byte // PROXY v2 header, when configured
+}
+
+// session flags.
+const (
+	sClosed    uint8 = 1 << iota
+	sDirty           // in worker.dirty
+	sReplied         // the upstream has answered at least once
+	sNoGSOUp         // GSO failed towards the upstream (path MTU)
+	sNoGSODown       // GSO failed towards the client
+)
+
+func (s *session) has(f uint8) bool { return s.flags&f != 0 }
+
+// lruList orders a worker's sessions by last activity.
+type lruList struct {
+	head, tail *session // head: most recent
+}
+
+func (l *lruList) pushFront(s *session) {
+	s.prev, s.next = nil, l.head
+	if l.head != nil {
+		l.head.prev = s
+	} else {
+		l.tail = s
+	}
+	l.head = s
+}
+
+func (l *lruList) remove(s *session) {
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		l.head = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	} else {
+		l.tail = s.prev
+	}
+	s.prev, s.next = nil, nil
+}
+
+// touch marks s active now and moves it to the front.
+func (w *worker) touch(s *session) {
+	s.last = w.now
+	if w.lru.head != s {
+		w.lru.remove(s)
+		w.lru.pushFront(s)
+	}
+}
+
+// closeSession closes s's socket, forgets it and accounts for it. The
+// struct itself is recycled only after the current flush, so datagrams
+// already queued for it are still safe to look at.
+func (w *worker) closeSession(s *session, reason string) {
+	if s.has(sClosed) {
+		return
+	}
+	s.flags |= sClosed
+	unix.Close(s.fd) // also leaves the epoll set
+	s.fd = -1
+	delete(w.table, s.key)
+	w.lru.remove(s)
+	w.slots[s.slot] = nil
+	w.freeSlots = append(w.freeSlots, s.slot)
+	w.n--
+	if w.last == s {
+		w.last = nil
+	}
+	s.up.be.Release()
+	if s.release != nil {
+		s.release()
+		s.release = nil
+	}
+	m := w.p.metrics
+	m.active.Dec()
+	s.up.m.active.Dec()
+	m.closedCounter(reason).Inc()
+	w.logClose(s, reason)
+	w.grave = append(w.grave, s)
+}
+
+// logClose writes the line for a closed session: at Info with AccessLog,
+// else at Debug.
+func (w *worker) logClose(s *session, reason string) {
+	level := slog.LevelDebug
+	if w.p.cfg.AccessLog {
+		level = slog.LevelInfo
+	}
+	ctx := context.Background()
+	if !w.p.log.Enabled(ctx, level) {
+		return
+	}
+	w.p.log.LogAttrs(ctx, level, "udp session closed",
+		slog.String("client", s.key.addrPort().String()),
+		slog.String("upstream", s.up.addr),
+		slog.Uint64("datagrams_up", s.dgUp),
+		slog.Uint64("bytes_up", s.bytesUp),
+		slog.Uint64("datagrams_down", s.dgDown),
+		slog.Uint64("bytes_down", s.bytesDown),
+		slog.Duration("duration", time.Duration(w.now-s.created)),
+		slog.String("reason", reason),
+	)
+}
+
+// maxPooledSessions bounds the structs a worker keeps for reuse, so that
+// memory held after a flood of short sessions goes back to the heap.
+const maxPooledSessions = 256
+
+// newSession takes a session struct from the pool (or allocates one).
+func (w *worker) newSession() *session {
+	if n := len(w.pool); n > 0 {
+		s := w.pool[n-1]
+		w.pool = w.pool[:n-1]
+		return s
+	}
+	return new(session)
+}
+
+// recycle returns the sessions closed during the last flush to the pool.
+func (w *worker) recycle() {
+	for i, s := range w.grave {
+		hdr := s.hdr[:0]
+		*s = session{hdr: hdr}
+		if len(w.pool) < maxPooledSessions {
+			w.pool = append(w.pool, s)
+		}
+		w.grave[i] = nil
+	}
+	w.grave = w.grave[:0]
+}

@@ -1,0 +1,605 @@
+package udpproxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
+	"github.com/sluice-proxy/sluice/connfilter"
+	"github.com/sluice-proxy/sluice/lb"
+	"github.com/sluice-proxy/sluice/protocols/proxyproto"
+)
+
+// epoll tags (the event's Fd field): a session's slot (>= 0), the wake-up
+// eventfd, or a listening socket (tagListen - index).
+const (
+	tagWake   int32 = -1
+	tagListen int32 = -2
+)
+
+// worker is one event loop: its listening sockets (one per listen address,
+// sharing the port with the other workers' through SO_REUSEPORT), its share
+// of the session table, and one epoll set for all of them. Everything but
+// the control queue is touched only by the worker's own goroutine.
+type worker struct {
+	p      *Proxy
+	id     int
+	epfd   int
+	wakefd int
+	ls     []*listenSocket
+	gro    bool
+	gso    bool
+	quota  int
+	ctx    context.Context
+
+	table     map[clientKey]*session
+	lru       lruList
+	n         int      // sessions held
+	last      *session // the session of the previous client datagram
+	slots     []*session
+	freeSlots []int32
+	gen       uint32
+	pool      []*session
+	grave     []*session // closed during this flush, recycled after it
+
+	events []unix.EpollEvent
+	rx     *rxBatch
+	tx     *txBatch
+	up     []upItem   // datagrams for upstreams, chained per session
+	dirty  []*session // sessions with datagrams in up
+	down   []downItem // datagrams for clients, in arrival order
+	now    int64
+
+	keybuf   []byte
+	info     connfilter.Info
+	ctr      []flowCounters // by upstream index, flushed to metrics per loop
+	drops    map[dropKey]prometheus.Counter
+	lastWarn int64
+
+	ctlMu  sync.Mutex
+	ctl    []func(*worker)
+	exited bool
+}
+
+// upItem is a datagram for a session's upstream.
+type upItem struct {
+	s      *session
+	off, n int32 // in the rx arena
+	next   int32 // next item of the same session, -1 at the end
+}
+
+// downItem is a datagram for a session's client.
+type downItem struct {
+	s      *session
+	off, n int32
+}
+
+// flowCounters accumulate one upstream's traffic between metric flushes.
+type flowCounters struct {
+	dgUp, bytesUp, dgDown, bytesDown uint64
+}
+
+// direction says which way a datagram goes.
+type direction uint8
+
+const (
+	toUpstream direction = iota
+	toClient
+)
+
+func (d direction) String() string {
+	if d == toUpstream {
+		return dirUp
+	}
+	return dirDown
+}
+
+// start builds the workers over the bound sockets and runs them. Called
+// with p.mu held.
+func (p *Proxy) start() error {
+	ws := make([]*worker, 0, p.workers)
+	base, extra := p.cfg.MaxSessions/p.workers, p.cfg.MaxSessions%p.workers
+	for i := 0; i < p.workers; i++ {
+		quota := base
+		if i < extra {
+			quota++
+		}
+		w, err := newWorker(p, i, p.socks.socks[i], quota)
+		if err != nil {
+			for _, w := range ws {
+				w.closeLoop()
+			}
+			return err
+		}
+		ws = append(ws, w)
+	}
+	p.socks.socks = nil // the workers own them now
+	p.running = ws
+	for _, w := range ws {
+		p.wg.Add(1)
+		go w.run()
+	}
+	return nil
+}
+
+// signalStop asks every worker to stop.
+func (p *Proxy) signalStop() {
+	p.stopping.Store(true)
+	p.mu.Lock()
+	ws := p.running
+	p.mu.Unlock()
+	for _, w := range ws {
+		w.wake()
+	}
+}
+
+func newWorker(p *Proxy, id int, ls []*listenSocket, quota int) (*worker, error) {
+	w := &worker{
+		p:      p,
+		id:     id,
+		ls:     ls,
+		gro:    p.socks.gro,
+		gso:    p.socks.gso,
+		quota:  quota,
+		ctx:    context.Background(),
+		table:  make(map[clientKey]*session),
+		events: make([]unix.EpollEvent, 128),
+		rx:     newRxBatch(p.bufSize),
+		tx:     newTxBatch(),
+		ctr:    make([]flowCounters, len(p.ups)),
+		drops:  make(map[dropKey]prometheus.Counter),
+		wakefd: -1,
+	}
+	var err error
+	if w.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	if w.wakefd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		w.closeLoop()
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	if err := w.watch(w.wakefd, tagWake, 0); err != nil {
+		w.closeLoop()
+		return nil, err
+	}
+	for i, l := range ls {
+		if err := w.watch(l.fd, tagListen-int32(i), 0); err != nil {
+			w.closeLoop()
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// watch adds fd to the epoll set for reading.
+func (w *worker) watch(fd int, tag int32, gen uint32) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: tag, Pad: int32(gen)}
+	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// closeLoop closes the epoll set and the eventfd (not the sockets).
+func (w *worker) closeLoop() {
+	w.ctlMu.Lock()
+	defer w.ctlMu.Unlock()
+	if w.epfd >= 0 {
+		unix.Close(w.epfd)
+		w.epfd = -1
+	}
+	if w.wakefd >= 0 {
+		unix.Close(w.wakefd)
+		w.wakefd = -1
+	}
+}
+
+// run is the worker's loop: wait, read what is ready, send what was read,
+// close what has been idle too long.
+func (w *worker) run() {
+	defer w.p.wg.Done()
+	defer w.exit()
+	for !w.p.stopping.Load() {
+		n, err := unix.EpollWait(w.epfd, w.events, w.timeout())
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			w.p.log.Error("udp worker stopped", "worker", w.id, "error", os.NewSyscallError("epoll_wait", err))
+			return
+		}
+		w.now = w.p.now()
+		for i := 0; i < n; i++ {
+			ev := &w.events[i]
+			switch tag := ev.Fd; {
+			case tag >= 0:
+				w.sessionEvent(tag, uint32(ev.Pad), ev.Events)
+			case tag == tagWake:
+				w.runControl()
+			default:
+				w.readListener(w.ls[tagListen-tag])
+			}
+		}
+		w.flush()
+		w.expire()
+	}
+}
+
+// exit closes every session and socket, then runs what is still queued on
+// the control queue so that nobody waits for a worker that is gone.
+func (w *worker) exit() {
+	w.now = w.p.now()
+	for s := w.lru.tail; s != nil; s = w.lru.tail {
+		w.closeSession(s, CloseShutdown)
+	}
+	w.flushCounters()
+	w.recycle()
+	for _, l := range w.ls {
+		unix.Close(l.fd)
+	}
+	w.closeLoop()
+	w.ctlMu.Lock()
+	w.exited = true
+	fns := w.ctl
+	w.ctl = nil
+	w.ctlMu.Unlock()
+	for _, fn := range fns {
+		fn(w)
+	}
+}
+
+// post queues fn to run on the worker's goroutine and wakes it. It reports
+// false when the worker is gone.
+func (w *worker) post(fn func(*worker)) bool {
+	w.ctlMu.Lock()
+	if w.exited {
+		w.ctlMu.Unlock()
+		return false
+	}
+	w.ctl = append(w.ctl, fn)
+	w.ctlMu.Unlock()
+	w.wake()
+	return true
+}
+
+// wake makes the worker's epoll_wait return.
+func (w *worker) wake() {
+	w.ctlMu.Lock()
+	defer w.ctlMu.Unlock()
+	if w.wakefd >= 0 {
+		var one = [8]byte{1}
+		_, _ = unix.Write(w.wakefd, one[:])
+	}
+}
+
+// runControl drains the eventfd and runs the queued control functions.
+func (w *worker) runControl() {
+	var buf [8]byte
+	_, _ = unix.Read(w.wakefd, buf[:])
+	w.ctlMu.Lock()
+	fns := w.ctl
+	w.ctl = nil
+	w.ctlMu.Unlock()
+	for _, fn := range fns {
+		fn(w)
+	}
+}
+
+// timeout is how long epoll_wait may sleep: until the least recently active
+// session expires, plus a little slack so that expiries are batched.
+func (w *worker) timeout() int {
+	t := w.lru.tail
+	if t == nil {
+		return -1
+	}
+	d := t.last + w.p.idle - w.p.now()
+	if d <= 0 {
+		return 0
+	}
+	slack := min(w.p.idle/100, int64(time.Second))
+	return int((d + slack + int64(time.Millisecond) - 1) / int64(time.Millisecond))
+}
+
+// expire closes the sessions idle for IdleTimeout or longer.
+func (w *worker) expire() {
+	for s := w.lru.tail; s != nil && w.now-s.last >= w.p.idle; s = w.lru.tail {
+		w.closeSession(s, CloseExpired)
+	}
+	if len(w.grave) > 0 {
+		w.recycle()
+	}
+}
+
+// drop counts n datagrams dropped.
+func (w *worker) drop(dir direction, reason string, n int) {
+	k := dropKey{dir.String(), reason}
+	c := w.drops[k]
+	if c == nil {
+		c = w.p.metrics.drop(k.dir, reason)
+		w.drops[k] = c
+	}
+	c.Add(float64(n))
+	if w.p.log.Enabled(w.ctx, slog.LevelDebug) {
+		w.p.log.Debug("udp datagrams dropped", "direction", k.dir, "reason", reason, "count", n)
+	}
+}
+
+// segments is how many datagrams a buffer of n bytes holds when GRO
+// coalesced them in segments of seg bytes.
+func segments(n, seg int) int {
+	if seg <= 0 || seg >= n {
+		return 1
+	}
+	return (n + seg - 1) / seg
+}
+
+// readListener reads client datagrams from l until it is drained or a few
+// batches have been read.
+func (w *worker) readListener(l *listenSocket) {
+	for range 4 {
+		if w.rx.free() == 0 {
+			w.flush()
+		}
+		want := w.rx.free()
+		start, n, errno := w.rx.recv(l.fd, want)
+		if errno != 0 {
+			if errno != unix.EAGAIN && errno != unix.EINTR {
+				w.p.log.Debug("udp listener read failed", "worker", w.id, "error", os.NewSyscallError("recvmmsg", errno))
+			}
+			return
+		}
+		for i := start; i < start+n; i++ {
+			w.fromClient(l, i)
+		}
+		if n < want {
+			return
+		}
+	}
+}
+
+// fromClient routes the datagram in slot i, read from l, to its session,
+// creating the session for a new client.
+func (w *worker) fromClient(l *listenSocket, i int) {
+	off, length, flags, ctrl := w.rx.slot(i)
+	if flags&unix.MSG_TRUNC != 0 {
+		w.drop(toUpstream, DropTruncated, 1)
+		return
+	}
+	var seg int
+	var dst netip.Addr
+	if len(ctrl) > 0 {
+		seg, dst = parseControl(ctrl)
+	}
+	k, ok := keyFromRaw(&w.rx.names[i], w.rx.hdrs[i].Hdr.Namelen, l.idx)
+	if !ok {
+		w.drop(toUpstream, "bad_source", segments(length, seg))
+		return
+	}
+	s := w.last
+	if s == nil || s.key != k {
+		if s = w.table[k]; s == nil {
+			var reason string
+			if s, reason = w.create(l, k, i, dst); s == nil {
+				w.drop(toUpstream, reason, segments(length, seg))
+				return
+			}
+		}
+		w.last = s
+	}
+	w.touch(s)
+	if seg <= 0 || seg >= length {
+		w.queueUp(s, off, length)
+		return
+	}
+	for o := 0; o < length; o += seg {
+		w.queueUp(s, off+o, min(seg, length-o))
+	}
+}
+
+// queueUp appends a datagram to s's chain for the next flush.
+func (w *worker) queueUp(s *session, off, n int) {
+	idx := int32(len(w.up))
+	w.up = append(w.up, upItem{s: s, off: int32(off), n: int32(n), next: -1})
+	if s.qHead < 0 {
+		s.qHead = idx
+		if !s.has(sDirty) {
+			s.flags |= sDirty
+			w.dirty = append(w.dirty, s)
+		}
+	} else {
+		w.up[s.qTail].next = idx
+	}
+	s.qTail = idx
+}
+
+// create makes the session of a new client whose first datagram is in slot
+// i: filters, an upstream pick, room in the table (evicting the least
+// recently active session), and a socket connected to the upstream. On
+// failure it returns the drop reason.
+func (w *worker) create(l *listenSocket, k clientKey, i int, dst netip.Addr) (*session, string) {
+	p := w.p
+	client := k.addrPort()
+	local := l.local
+	if l.pktinfo && dst.IsValid() {
+		local = netip.AddrPortFrom(dst.Unmap(), l.local.Port())
+	}
+	var release func()
+	if p.filter != nil {
+		w.info = connfilter.Info{Listener: p.cfg.Name, Local: local, Peer: client, Client: client, Stage: connfilter.StageAccept}
+		rel, err := p.filter.Check(w.ctx, &w.info)
+		if err != nil {
+			reason := connfilter.Reason(err)
+			if p.log.Enabled(w.ctx, slog.LevelDebug) {
+				p.log.Debug("udp session rejected", "client", client.String(), "reason", reason, "error", err)
+			}
+			return nil, reason
+		}
+		release = rel
+	}
+	fail := func(reason string) (*session, string) {
+		if release != nil {
+			release()
+		}
+		return nil, reason
+	}
+	w.keybuf = lb.AppendIPKey(w.keybuf[:0], client.Addr())
+	be, err := p.bal.Pick(w.keybuf, nil)
+	if err != nil {
+		return fail(DropNoUpstream)
+	}
+	u := p.byBE[be]
+	if u == nil {
+		return fail(DropNoUpstream)
+	}
+	if w.n >= w.quota {
+		w.closeSession(w.lru.tail, CloseEvicted)
+	}
+	fd, err := dialUpstream(u, w.gro)
+	if err != nil {
+		w.warn("udp upstream socket failed", "upstream", u.addr, "error", err)
+		return fail(DropUpstreamSocket)
+	}
+	var slot int32
+	if n := len(w.freeSlots); n > 0 {
+		slot = w.freeSlots[n-1]
+		w.freeSlots = w.freeSlots[:n-1]
+	} else {
+		slot = int32(len(w.slots))
+		w.slots = append(w.slots, nil)
+	}
+	w.gen++
+	if err := w.watch(fd, slot, w.gen); err != nil {
+		unix.Close(fd)
+		w.freeSlots = append(w.freeSlots, slot)
+		w.warn("udp upstream socket failed", "upstream", u.addr, "error", err)
+		return fail(DropUpstreamSocket)
+	}
+	s := w.newSession()
+	s.key = k
+	s.peer = rawSockaddr{sa: w.rx.names[i], len: w.rx.hdrs[i].Hdr.Namelen}
+	if l.pktinfo {
+		s.local = local.Addr()
+	}
+	s.ls, s.up, s.fd, s.slot, s.gen = l, u, fd, slot, w.gen
+	s.created, s.last = w.now, w.now
+	s.qHead, s.qTail = -1, -1
+	s.release = release
+	if p.proxyV2 {
+		hdr, err := proxyproto.Format(2, net.UDPAddrFromAddrPort(client), net.UDPAddrFromAddrPort(local), nil)
+		if err != nil { // cannot happen for two UDP addresses
+			unix.Close(fd)
+			w.freeSlots = append(w.freeSlots, slot)
+			return fail(DropSendError)
+		}
+		s.hdr = append(s.hdr[:0], hdr...)
+	}
+	w.slots[slot] = s
+	w.table[k] = s
+	w.lru.pushFront(s)
+	w.n++
+	be.Acquire()
+	p.metrics.created.Inc()
+	p.metrics.active.Inc()
+	u.m.active.Inc()
+	return s, ""
+}
+
+// warn logs at Warn level at most once every ten seconds per worker, so a
+// flood does not become a flood of log lines.
+func (w *worker) warn(msg string, args ...any) {
+	if w.lastWarn != 0 && w.now-w.lastWarn < int64(10*time.Second) {
+		return
+	}
+	w.lastWarn = w.now
+	w.p.log.Warn(msg, append(args, "worker", w.id)...)
+}
+
+// sessionEvent handles readiness of a session's upstream socket.
+func (w *worker) sessionEvent(slot int32, gen uint32, events uint32) {
+	if int(slot) >= len(w.slots) {
+		return
+	}
+	s := w.slots[slot]
+	if s == nil || s.gen != gen {
+		return // closed earlier in this loop
+	}
+	if events&unix.EPOLLERR != 0 {
+		v, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err == nil && v != 0 {
+			w.upstreamFailed(s, unix.Errno(v))
+			return
+		}
+	}
+	w.readSession(s)
+}
+
+// upstreamFailed closes s after an error on its socket (an ICMP error from
+// the upstream) and reports the failure to the balancer.
+func (w *worker) upstreamFailed(s *session, errno unix.Errno) {
+	reason := CloseUpstreamError
+	if errno == unix.ECONNREFUSED {
+		reason = CloseUpstreamRefused
+	}
+	w.p.bal.ReportFailure(s.up.be)
+	if w.p.log.Enabled(w.ctx, slog.LevelDebug) {
+		w.p.log.Debug("udp upstream error", "client", s.key.addrPort().String(), "upstream", s.up.addr, "error", errno)
+	}
+	w.closeSession(s, reason)
+}
+
+// readSession reads the upstream's replies for s.
+func (w *worker) readSession(s *session) {
+	for range 2 {
+		if w.rx.free() == 0 {
+			w.flush()
+			if s.has(sClosed) {
+				return
+			}
+		}
+		want := w.rx.free()
+		start, n, errno := w.rx.recv(s.fd, want)
+		if errno != 0 {
+			if errno != unix.EAGAIN && errno != unix.EINTR {
+				w.upstreamFailed(s, errno)
+			}
+			return
+		}
+		if n == 0 {
+			return
+		}
+		if !s.has(sReplied) {
+			s.flags |= sReplied
+			w.p.bal.ReportSuccess(s.up.be)
+		}
+		w.touch(s)
+		for i := start; i < start+n; i++ {
+			off, length, flags, ctrl := w.rx.slot(i)
+			if flags&unix.MSG_TRUNC != 0 {
+				w.drop(toClient, DropTruncated, 1)
+				continue
+			}
+			seg := 0
+			if len(ctrl) > 0 {
+				seg, _ = parseControl(ctrl)
+			}
+			if seg <= 0 || seg >= length {
+				w.down = append(w.down, downItem{s: s, off: int32(off), n: int32(length)})
+				continue
+			}
+			for o := 0; o < length; o += seg {
+				w.down = append(w.down, downItem{s: s, off: int32(off + o), n: int32(min(seg, length-o))})
+			}
+		}
+		if n < want {
+			return
+		}
+	}
+}
