@@ -82,8 +82,8 @@ type logRecord struct {
 func newLogSink() *logSink { return &logSink{ch: make(chan logRecord, 100000)} }
 
 func (l *logSink) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logSink) WithAttrs([]slog.Attr) slog.Handler      { return l }
-func (l *logSink) WithGroup(string) slog.Handler           { return l }
+func (l *logSink) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logSink) WithGroup(string) slog.Handler            { return l }
 func (l *logSink) Handle(_ context.Context, r slog.Record) error {
 	rec := logRecord{msg: r.Message, attrs: map[string]string{}}
 	r.Attrs(func(a slog.Attr) bool {
@@ -130,7 +130,7 @@ type harness struct {
 // clock is a settable clock for idle expiry.
 type clock struct{ ns atomic.Int64 }
 
-func (c *clock) now() int64             { return c.ns.Load() }
+func (c *clock) now() int64              { return c.ns.Load() }
 func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func startProxy(t *testing.T, cfg Config, clk *clock) *harness {

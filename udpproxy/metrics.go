@@ -25,11 +25,11 @@ type Metrics struct {
 
 // Session close reasons, the reason label of sluice_udp_sessions_closed_total.
 const (
-	CloseExpired          = "expired"           // idle for IdleTimeout
-	CloseEvicted          = "evicted"           // least recently active when the table was full
-	CloseUpstreamRefused  = "upstream_refused"  // ICMP port unreachable (ECONNREFUSED)
-	CloseUpstreamError    = "upstream_error"    // another error on the upstream socket
-	CloseShutdown         = "shutdown"          // the service stopped
+	CloseExpired         = "expired"          // idle for IdleTimeout
+	CloseEvicted         = "evicted"          // least recently active when the table was full
+	CloseUpstreamRefused = "upstream_refused" // ICMP port unreachable (ECONNREFUSED)
+	CloseUpstreamError   = "upstream_error"   // another error on the upstream socket
+	CloseShutdown        = "shutdown"         // the service stopped
 )
 
 // Drop reasons, the reason label of sluice_udp_dropped_total, besides the

@@ -33,7 +33,7 @@ type session struct {
 
 	qHead, qTail int32 // this flush's datagrams for the upstream, a chain through worker.up
 
-	release func()  // the filters' release, called on close
+	release func() // the filters' release, called on close
 	hdr     []byte // PROXY v2 header, when configured
 }
 

@@ -13,11 +13,11 @@ import (
 
 // listenSocket is one worker's socket on one listen address.
 type listenSocket struct {
-	fd     int
-	idx    int            // index in Config.Listen
-	v6     bool           // an AF_INET6 socket
-	pktinfo bool          // a wildcard address: learn each datagram's destination, reply from it
-	local  netip.AddrPort // the bound address
+	fd      int
+	idx     int            // index in Config.Listen
+	v6      bool           // an AF_INET6 socket
+	pktinfo bool           // a wildcard address: learn each datagram's destination, reply from it
+	local   netip.AddrPort // the bound address
 }
 
 // sockets are the bound listening sockets: socks[worker][listen index],
