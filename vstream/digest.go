@@ -1,6 +1,7 @@
 package vstream
 
 import (
+	"crypto/tls"
 	"net"
 	"net/netip"
 	"time"
@@ -30,18 +31,47 @@ type Digest struct {
 	ProxyDest net.Addr
 	// ProxyTLVs holds the TLVs of an accepted PROXY v2 header.
 	ProxyTLVs []TLV
+	// TLS is the connection's TLS state once a TLS layer (sluice's TLS
+	// server, a QUIC connection) has completed the handshake; nil
+	// otherwise. It is shared, not copied, by Clone: treat it as read-only.
+	TLS *tls.ConnectionState
+	// HandshakeTime is when that TLS handshake completed; zero without TLS.
+	HandshakeTime time.Time
 
 	ext any
 }
 
 // NewDigest starts a Digest for a connection accepted now on listener.
+//
+// When c carries a Digest of its own (it is a Digester, as the streams of
+// vmux and QUIC sessions are), the new Digest starts as a Clone of it, so
+// that what the producer knew (client address, TLS state, extension) is
+// kept; AcceptTime and Listener are then set anew.
 func NewDigest(listener string, c net.Conn) *Digest {
+	if dc, ok := c.(Digester); ok {
+		if src := dc.Digest(); src != nil {
+			d := src.Clone()
+			d.AcceptTime, d.Listener = time.Now(), listener
+			return d
+		}
+	}
 	d := &Digest{AcceptTime: time.Now(), Listener: listener}
 	if c != nil {
 		d.LocalAddr, d.RemoteAddr = c.LocalAddr(), c.RemoteAddr()
 		d.ClientAddr = d.RemoteAddr
 	}
 	return d
+}
+
+// Clone returns a copy of d that can be changed without changing d: its
+// ProxyTLVs slice is copied (the values in it are shared), its TLS state and
+// extension are shared.
+func (d *Digest) Clone() *Digest {
+	c := *d
+	if d.ProxyTLVs != nil {
+		c.ProxyTLVs = append([]TLV(nil), d.ProxyTLVs...)
+	}
+	return &c
 }
 
 // Client returns ClientAddr as a netip.AddrPort, or the zero value when it is
