@@ -461,3 +461,79 @@ func TestJoinNil(t *testing.T) {
 		t.Fatal("Join(nil, nil) succeeded")
 	}
 }
+
+// flood writes to c until it fails and reports once total bytes are
+// written.
+func flood(c net.Conn, total int64, reached chan<- struct{}, done chan<- struct{}) {
+	defer close(done)
+	chunk := make([]byte, 256<<10)
+	var n int64
+	for {
+		m, err := c.Write(chunk)
+		n += int64(m)
+		if reached != nil && n >= total {
+			close(reached)
+			reached = nil
+		}
+		if err != nil {
+			if reached != nil {
+				close(reached)
+			}
+			return
+		}
+	}
+}
+
+// TestJoinCancelWhileWriteBlocked cancels a Join whose a→b direction is
+// stuck writing to a server that does not read: closing must not wait on
+// the stuck write.
+func TestJoinCancelWhileWriteBlocked(t *testing.T) {
+	for _, mode := range []Mode{Auto, Always, Never} {
+		t.Run(mode.String(), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			client, _, done := startJoin(t, ctx, tcpKind, tcpKind, JoinOptions{Pool: NewPool(PoolConfig{Mode: mode})})
+			reached, flooded := make(chan struct{}), make(chan struct{})
+			go flood(client, 1<<20, reached, flooded)
+			<-reached
+			cancel()
+			res := <-done
+			if !errors.Is(res.err, context.Canceled) {
+				t.Fatalf("Join = %v", res.err)
+			}
+			client.Close()
+			<-flooded
+		})
+	}
+}
+
+// TestJoinIdleTimeoutStalledWrite half-closes b→a, then floods a→b towards a
+// server that never reads: only the write deadline can see that nothing
+// moves any more.
+func TestJoinIdleTimeoutStalledWrite(t *testing.T) {
+	for _, mode := range []Mode{Auto, Always, Never} {
+		t.Run(mode.String(), func(t *testing.T) {
+			p := NewPool(PoolConfig{Mode: mode})
+			client, server, done := startJoin(t, context.Background(), tcpKind, tcpKind,
+				JoinOptions{Pool: p, IdleTimeout: 100 * time.Millisecond})
+			server.CloseWrite()
+			if _, err := io.ReadAll(client); err != nil { // b→a is over
+				t.Fatal(err)
+			}
+			flooded := make(chan struct{})
+			go flood(client, 0, nil, flooded)
+			res := <-done
+			if !errors.Is(res.err, ErrIdleTimeout) {
+				t.Fatalf("Join = %v, want ErrIdleTimeout", res.err)
+			}
+			if res.stats.AToB == 0 {
+				t.Error("nothing relayed before the stall")
+			}
+			client.Close()
+			<-flooded
+			if st := p.Stats(); st.PipesInUse != 0 || st.BuffersInUse != 0 {
+				t.Errorf("pool %+v", st)
+			}
+		})
+	}
+}

@@ -94,6 +94,15 @@ func (r *relay) bufferChunk() (eof bool, err error) {
 
 // readBuffer is the RawConn.Read callback of buffer mode. It takes a buffer
 // only for the read and gives it back when there is nothing to read.
+//
+// It always attempts the read, even after a short read that suggests the
+// socket is drained: RawConn.Read resets the netpoller's readiness before
+// its first call, and a short read can leave an EOF unreported (the kernel
+// reports it only on the next read), so waiting without reading could wait
+// forever. The write to dst happens after RawConn.Read returns, never inside
+// the callback: the callback holds a reference on the source descriptor,
+// and Close of the source waits for it, so a write blocked inside it would
+// deadlock Join's closing of both connections.
 func (r *relay) readBuffer(fd uintptr) bool {
 	r.getBuf()
 	for {
