@@ -8,7 +8,9 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
@@ -33,6 +35,8 @@ type worker struct {
 	p      *Proxy
 	id     int
 	epfd   int
+	epf    *os.File // epfd, registered with Go's netpoller
+	dl     time.Time // the read deadline set on epf
 	wakefd int
 	ls     []*listenSocket
 	gro    bool
@@ -162,6 +166,14 @@ func newWorker(p *Proxy, id int, ls []*listenSocket, quota int) (*worker, error)
 	if w.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
+	// The worker's epoll set is itself pollable: registered with Go's
+	// netpoller, the worker parks like any goroutine waiting on a socket
+	// instead of blocking a thread in epoll_wait.
+	if err := unix.SetNonblock(w.epfd, true); err != nil {
+		unix.Close(w.epfd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	w.epf = os.NewFile(uintptr(w.epfd), "udpproxy-epoll")
 	if w.wakefd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
 		w.closeLoop()
 		return nil, os.NewSyscallError("eventfd", err)
@@ -192,9 +204,9 @@ func (w *worker) watch(fd int, tag int32, gen uint32) error {
 func (w *worker) closeLoop() {
 	w.ctlMu.Lock()
 	defer w.ctlMu.Unlock()
-	if w.epfd >= 0 {
-		unix.Close(w.epfd)
-		w.epfd = -1
+	if w.epf != nil {
+		w.epf.Close()
+		w.epf, w.epfd = nil, -1
 	}
 	if w.wakefd >= 0 {
 		unix.Close(w.wakefd)
@@ -207,13 +219,15 @@ func (w *worker) closeLoop() {
 func (w *worker) run() {
 	defer w.p.wg.Done()
 	defer w.exit()
+	rc, err := w.epf.SyscallConn()
+	if err != nil {
+		w.p.log.Error("udp worker stopped", "worker", w.id, "error", err)
+		return
+	}
 	for !w.p.stopping.Load() {
-		n, err := unix.EpollWait(w.epfd, w.events, w.timeout())
+		n, err := w.wait(rc)
 		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			w.p.log.Error("udp worker stopped", "worker", w.id, "error", os.NewSyscallError("epoll_wait", err))
+			w.p.log.Error("udp worker stopped", "worker", w.id, "error", err)
 			return
 		}
 		w.now = w.p.now()
@@ -231,6 +245,47 @@ func (w *worker) run() {
 		w.flush()
 		w.expire()
 	}
+}
+
+// wait returns the ready events, parking in Go's netpoller while there are
+// none, at most until the next idle expiry is due (then it returns 0).
+func (w *worker) wait(rc syscall.RawConn) (int, error) {
+	w.setDeadline()
+	var n int
+	var errno unix.Errno
+	err := rc.Read(func(fd uintptr) bool {
+		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&w.events[0])), uintptr(len(w.events)), 0, 0, 0)
+		n, errno = int(r), e
+		return n > 0 || (e != 0 && e != unix.EINTR)
+	})
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		w.dl = time.Time{}
+		w.epf.SetReadDeadline(w.dl) // the next wait sets the next one
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case errno != 0:
+		return 0, os.NewSyscallError("epoll_wait", errno)
+	}
+	return n, nil
+}
+
+// setDeadline sets epf's read deadline to when the least recently active
+// session expires, plus a little slack so that expiries are batched; no
+// deadline without sessions. The deadline is changed only when it moves by
+// more than the slack.
+func (w *worker) setDeadline() {
+	var want time.Time
+	slack := time.Duration(min(w.p.idle/100, int64(time.Second)))
+	if t := w.lru.tail; t != nil {
+		want = time.Now().Add(time.Duration(t.last+w.p.idle-w.p.now()) + slack)
+	}
+	if want.IsZero() == w.dl.IsZero() && (want.IsZero() || (want.Sub(w.dl) < slack && w.dl.Sub(want) < slack)) {
+		return
+	}
+	w.dl = want
+	w.epf.SetReadDeadline(want)
 }
 
 // exit closes every session and socket, then runs what is still queued on
@@ -291,21 +346,6 @@ func (w *worker) runControl() {
 	for _, fn := range fns {
 		fn(w)
 	}
-}
-
-// timeout is how long epoll_wait may sleep: until the least recently active
-// session expires, plus a little slack so that expiries are batched.
-func (w *worker) timeout() int {
-	t := w.lru.tail
-	if t == nil {
-		return -1
-	}
-	d := t.last + w.p.idle - w.p.now()
-	if d <= 0 {
-		return 0
-	}
-	slack := min(w.p.idle/100, int64(time.Second))
-	return int((d + slack + int64(time.Millisecond) - 1) / int64(time.Millisecond))
 }
 
 // expire closes the sessions idle for IdleTimeout or longer.
