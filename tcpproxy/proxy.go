@@ -24,9 +24,13 @@ type Config struct {
 	Name string
 	// Balancer picks upstreams.
 	Balancer *lb.Balancer
-	// Dial connects to an upstream address; nil uses a transport.Dialer
-	// with ConnectTimeout.
+	// Dial connects to an upstream address; nil uses Dialer. Each call is
+	// bounded by ConnectTimeout.
 	Dial lb.DialFunc
+	// Dialer dials upstreams when Dial is nil ("unix:/path" addresses are
+	// Unix sockets, others TCP); nil uses a zero transport.Dialer. Its
+	// Timeout, when zero, becomes ConnectTimeout.
+	Dialer *transport.Dialer
 	// ConnectTimeout bounds one connection attempt (default 5s).
 	ConnectTimeout time.Duration
 	// Failover bounds the attempts across backends for one client.
@@ -97,11 +101,19 @@ func New(cfg Config) (*Proxy, error) {
 		}
 		p.metrics = cfg.Metrics.service(cfg.Name, addrs)
 	}
-	dial := cfg.Dial
+	dial, bounded := cfg.Dial, false
 	if dial == nil {
-		dial = DialerFunc(&transport.Dialer{Timeout: cfg.ConnectTimeout})
+		d := transport.Dialer{}
+		if cfg.Dialer != nil {
+			d = *cfg.Dialer
+		}
+		if d.Timeout == 0 {
+			d.Timeout = cfg.ConnectTimeout
+		}
+		// The dialer bounds each attempt itself: no second timer.
+		dial, bounded = DialerFunc(&d), true
 	}
-	p.dial = p.instrumentDial(dial)
+	p.dial = p.instrumentDial(dial, bounded)
 	return p, nil
 }
 
@@ -130,13 +142,16 @@ func addressOf(addr string) string {
 	return addr
 }
 
-// instrumentDial wraps dial with a per-attempt timeout, connect latency and
-// error metrics.
-func (p *Proxy) instrumentDial(dial lb.DialFunc) lb.DialFunc {
+// instrumentDial wraps dial with connect latency and error metrics and,
+// unless dial bounds its attempts itself, a per-attempt timeout.
+func (p *Proxy) instrumentDial(dial lb.DialFunc, bounded bool) lb.DialFunc {
 	timeout := p.cfg.ConnectTimeout
 	return func(ctx context.Context, addr string) (net.Conn, error) {
-		ctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
+		if !bounded {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
 		start := time.Now()
 		c, err := dial(ctx, addr)
 		if p.metrics != nil {

@@ -62,7 +62,7 @@ func newTCPService(tc *TCPConfig, a *app) (*tcpService, error) {
 	s.proxy, err = tcpproxy.New(tcpproxy.Config{
 		Name:           tc.Name,
 		Balancer:       s.bal,
-		Dial:           tcpproxy.DialerFunc(dialer),
+		Dialer:         dialer,
 		ConnectTimeout: tc.ConnectTimeout,
 		Failover:       lb.Failover{Tries: tc.Tries, Budget: tc.Budget},
 		IdleTimeout:    tc.IdleTimeout,
