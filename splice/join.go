@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -80,6 +81,7 @@ type joiner struct {
 	wg    sync.WaitGroup
 	stats Stats
 
+	eofs     atomic.Int32 // directions that ended with EOF
 	once     sync.Once
 	err      error // the first error; set once, before both are closed
 	canceled bool
@@ -91,12 +93,19 @@ func (j *joiner) relayBToA() {
 	j.stats.BToA = j.relay(j.a, j.b)
 }
 
-// relay copies src to dst, then passes the EOF on or ends the Join.
+// relay copies src to dst, then passes the EOF on with CloseWrite or, when
+// the other direction is over too or dst cannot half-close, ends the Join.
 func (j *joiner) relay(dst, src net.Conn) int64 {
 	r := &relay{pool: j.pool, idle: j.idle}
 	err := r.run(dst, src)
 	if err != nil {
 		j.end(err)
+		return r.written
+	}
+	if j.eofs.Add(1) == 2 {
+		// Both directions are over: closing both connections sends each
+		// peer its FIN, and saves a shutdown(2) per connection.
+		j.end(nil)
 		return r.written
 	}
 	ok, err := closeWrite(dst)
