@@ -28,7 +28,8 @@ type Config struct {
 	// bounded by ConnectTimeout.
 	Dial lb.DialFunc
 	// Dialer dials upstreams when Dial is nil ("unix:/path" addresses are
-	// Unix sockets, others TCP); nil uses a zero transport.Dialer. Its
+	// Unix sockets, others TCP); nil uses a transport.Dialer without TCP
+	// keep-alive. Its
 	// Timeout, when zero, becomes ConnectTimeout.
 	Dialer *transport.Dialer
 	// ConnectTimeout bounds one connection attempt (default 5s).
@@ -103,7 +104,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	dial, bounded := cfg.Dial, false
 	if dial == nil {
-		d := transport.Dialer{}
+		d := transport.Dialer{KeepAlive: -1}
 		if cfg.Dialer != nil {
 			d = *cfg.Dialer
 		}

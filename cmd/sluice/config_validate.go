@@ -316,10 +316,15 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 	if s.Socket.NoDelay != nil {
 		t.NoDelay = *s.Socket.NoDelay
 	}
-	if s.Socket.KeepAlive == "off" {
+	// TCP keep-alive is off unless asked for, as in HAProxy and nginx: it
+	// costs four setsockopt calls per socket, eight per proxied connection.
+	switch s.Socket.KeepAlive {
+	case "", "off", "0", "0s":
 		t.KeepAlive = -1
-	} else if t.KeepAlive, err = v.duration(at(sp, "keepalive"), s.Socket.KeepAlive, 0); err != nil {
-		return nil, err
+	default:
+		if t.KeepAlive, err = v.duration(at(sp, "keepalive"), s.Socket.KeepAlive, 0); err != nil {
+			return nil, err
+		}
 	}
 	for _, n := range []struct {
 		key string
