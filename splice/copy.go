@@ -57,9 +57,12 @@ func Copy(dst io.Writer, src io.Reader) (int64, error) {
 	return Default().Copy(dst, src)
 }
 
-// deadliner is the half of net.Conn that Join's idle timeout needs.
-type readDeadliner interface{ SetReadDeadline(time.Time) error }
-type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+// readDeadliner and writeDeadliner are the halves of net.Conn that Join's
+// idle timeout needs.
+type (
+	readDeadliner  interface{ SetReadDeadline(time.Time) error }
+	writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+)
 
 // relay is the state of one Copy: one direction of a connection. Its
 // callbacks are method values bound once, so moving a chunk allocates
@@ -87,7 +90,7 @@ type relay struct {
 	pending          int   // bytes in pipe not yet written to dst
 	n                int   // result of the last read or fill callback
 	err              error // error of the last callback's system call
-	noPipe           bool  // the last fill could not get a pipe
+	noSplice         bool  // the last fill found splice unusable: no pipe, or unsupported
 	readFn           func(uintptr) bool
 	fillFn           func(uintptr) bool
 	drainFn          func(uintptr) bool

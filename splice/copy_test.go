@@ -1,3 +1,5 @@
+//go:build linux
+
 package splice
 
 import (
@@ -478,5 +480,23 @@ func TestCopyAllocations(t *testing.T) {
 				t.Errorf("%d allocations copying %d chunks: something allocates per chunk", allocs, chunks)
 			}
 		})
+	}
+}
+
+// TestCopyWithoutPipes falls back to buffers when no pipe can be created
+// (as when the process is out of file descriptors).
+func TestCopyWithoutPipes(t *testing.T) {
+	p := NewPool(PoolConfig{Mode: Always})
+	p.newPipe = func(int) (*pipe, error) { return nil, syscall.EMFILE }
+	data := payload(21, 1<<20)
+	got, n, err := relayThrough(t, p, relaySetup{srcKind: tcpKind, dstKind: tcpKind}, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(len(data)) || !bytes.Equal(got, data) {
+		t.Fatalf("moved %d, got %d bytes, want %d", n, len(got), len(data))
+	}
+	if st := p.Stats(); st.SplicedBytes != 0 || st.CopiedBytes != n || st.PipesInUse != 0 {
+		t.Errorf("stats %+v", st)
 	}
 }

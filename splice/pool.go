@@ -108,6 +108,8 @@ type Pool struct {
 	// waitHook, when set (by tests, before use), runs each time a copy
 	// has released its pipe and buffer and is about to wait for data.
 	waitHook func(r *relay)
+	// newPipe creates pipes; tests replace it to make creation fail.
+	newPipe func(size int) (*pipe, error)
 }
 
 // NewPool returns a Pool configured by cfg.
@@ -138,6 +140,7 @@ func NewPool(cfg PoolConfig) *Pool {
 		idle = 0
 	}
 	p.pipes = make(chan *pipe, idle)
+	p.newPipe = newPipe
 	size := p.bufSize
 	p.bufs.New = func() any {
 		b := make([]byte, size)
@@ -195,7 +198,7 @@ func (p *Pool) getPipe() (*pipe, error) {
 		return pp, nil
 	default:
 	}
-	pp, err := newPipe(p.pipeSize)
+	pp, err := p.newPipe(p.pipeSize)
 	if err != nil {
 		return nil, err
 	}

@@ -129,10 +129,11 @@ func (r *relay) spliceChunk() (eof bool, err error) {
 	if err := r.srcRaw.Read(r.fillFn); err != nil {
 		return false, r.retry(err, r.setReadDeadline)
 	}
-	if r.noPipe {
-		// No pipe to be had (out of file descriptors): copy through
-		// buffers from now on.
-		r.noPipe = false
+	if r.noSplice {
+		// No pipe to be had (out of file descriptors), or no splice for
+		// these sockets: copy through buffers from now on.
+		r.noSplice = false
+		r.putPipe()
 		r.canSplice, r.inSplice = false, false
 		r.toBuffer++
 		return false, nil
@@ -175,7 +176,7 @@ func (r *relay) fillPipe(fd uintptr) bool {
 	if r.pipe == nil {
 		p, err := r.pool.getPipe()
 		if err != nil {
-			r.noPipe = true
+			r.noSplice = true
 			return true
 		}
 		r.pipe = p
@@ -192,6 +193,12 @@ func (r *relay) fillPipe(fd uintptr) bool {
 			r.putPipe()
 			r.waiting()
 			return false
+		case unix.EINVAL, unix.ENOSYS:
+			// The kernel (or a seccomp filter) will not splice from
+			// this socket; nothing was consumed, so buffers can take
+			// over.
+			r.noSplice = true
+			return true
 		}
 		r.n, r.err = 0, err
 		return true
