@@ -162,6 +162,9 @@ func (w *worker) sendTx(fd int, dir direction) {
 	t := w.tx
 	for i := 0; i < t.nmsg; {
 		n, errno := sendmmsg(fd, t.hdrs[i:t.nmsg])
+		if errno == 0 && n == 0 { // cannot happen; never spin on it
+			errno = unix.EIO
+		}
 		if errno == 0 {
 			for k := i; k < i+n; k++ {
 				m := &t.meta[k]

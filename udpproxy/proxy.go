@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -143,6 +144,11 @@ func New(cfg Config) (*Proxy, error) {
 		ap, err := resolveUDP(s)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: listen %q: %w", ErrInvalidConfig, cfg.Name, s, err)
+		}
+		// With SO_REUSEPORT a repeated address would bind twice and split
+		// its traffic; port 0 asks for a new port each time.
+		if ap.Port() != 0 && slices.Contains(p.listen, ap) {
+			return nil, invalid("%s: listen address %s given twice", cfg.Name, ap)
 		}
 		p.listen = append(p.listen, ap)
 	}

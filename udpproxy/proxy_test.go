@@ -8,10 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sluice-proxy/sluice/lb"
 )
@@ -316,6 +320,7 @@ func TestConfigErrors(t *testing.T) {
 		{"no name", func(c *Config) { c.Name = "" }},
 		{"no listen", func(c *Config) { c.Listen = nil }},
 		{"bad listen", func(c *Config) { c.Listen = []string{"127.0.0.1"} }},
+		{"listen twice", func(c *Config) { c.Listen = []string{"127.0.0.1:5353", "127.0.0.1:5353"} }},
 		{"no upstreams", func(c *Config) { c.Upstreams = nil }},
 		{"upstream without port", func(c *Config) { c.Upstreams = backends("127.0.0.1:0") }},
 		{"bad balance", func(c *Config) { c.Balance = "fastest" }},
@@ -453,5 +458,66 @@ func TestWildcardRepliesFromDestination(t *testing.T) {
 				t.Errorf("header % x, want % x", hdr, want)
 			}
 		})
+	}
+}
+
+func TestUpstreamSocketExhaustion(t *testing.T) {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Setrlimit(unix.RLIMIT_NOFILE, &lim) })
+	e := newEcho(t, "")
+	h := startProxy(t, Config{Upstreams: backends(e.addr), Workers: 1}, nil)
+	const room, clients = 3, 6
+	cs := make([]*net.UDPConn, clients)
+	for i := range cs {
+		cs[i] = dial(t, nil, h.addr)
+	}
+	// Leave room for exactly three more descriptors: three sessions. The
+	// limit bounds descriptor numbers, so count the free numbers below it.
+	ents, err := os.ReadDir("/proc/self/fd") // its own descriptor is closed again
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := map[int]bool{}
+	for _, e := range ents {
+		if _, err := os.Readlink("/proc/self/fd/" + e.Name()); err != nil {
+			continue // ReadDir's own, closed since
+		}
+		n, _ := strconv.Atoi(e.Name())
+		open[n] = true
+	}
+	limit, free := 0, 0
+	for ; free < room || open[limit]; limit++ {
+		if !open[limit] {
+			free++
+		}
+	}
+	low := lim
+	low.Cur = uint64(limit)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	for i := range room {
+		roundTrip(t, cs[i], []byte("fits"))
+	}
+	for i := room; i < clients; i++ {
+		if _, err := cs[i].Write([]byte("no room")); err != nil {
+			t.Fatal(err)
+		}
+		if rec := h.log.next(t, "udp datagrams dropped"); rec.attrs["reason"] != "upstream_socket" {
+			t.Errorf("dropped for %v", rec.attrs)
+		}
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	// With descriptors back, the refused clients get sessions.
+	for i := room; i < clients; i++ {
+		roundTrip(t, cs[i], []byte("now"))
+	}
+	if v := h.metric(t, "sluice_udp_dropped_total", "reason", "upstream_socket"); v != clients-room {
+		t.Errorf("upstream_socket drops = %v", v)
 	}
 }

@@ -392,7 +392,11 @@ func (w *worker) readListener(l *listenSocket) {
 		start, n, errno := w.rx.recv(l.fd, want)
 		if errno != 0 {
 			if errno != unix.EAGAIN && errno != unix.EINTR {
-				w.p.log.Debug("udp listener read failed", "worker", w.id, "error", os.NewSyscallError("recvmmsg", errno))
+				// A pending socket error would make every read fail and
+				// epoll report the socket ready forever: reading SO_ERROR
+				// clears it.
+				_, _ = unix.GetsockoptInt(l.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+				w.warn("udp listener read failed", "error", os.NewSyscallError("recvmmsg", errno))
 			}
 			return
 		}
