@@ -35,7 +35,7 @@ type worker struct {
 	p      *Proxy
 	id     int
 	epfd   int
-	epf    *os.File // epfd, registered with Go's netpoller
+	epf    *os.File  // epfd, registered with Go's netpoller
 	dl     time.Time // the read deadline set on epf
 	wakefd int
 	ls     []*listenSocket
