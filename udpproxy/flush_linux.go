@@ -161,7 +161,13 @@ func (w *worker) sendDown(l *listenSocket, gso bool) {
 func (w *worker) sendTx(fd int, dir direction) {
 	t := w.tx
 	for i := 0; i < t.nmsg; {
-		n, errno := sendmmsg(fd, t.hdrs[i:t.nmsg])
+		var n int
+		var errno unix.Errno
+		if f := w.p.gsoFault; f != 0 && t.meta[i].gso {
+			errno = f // a test standing in for a route that refuses GSO
+		} else {
+			n, errno = sendmmsg(fd, t.hdrs[i:t.nmsg])
+		}
 		if errno == 0 && n == 0 { // cannot happen; never spin on it
 			errno = unix.EIO
 		}
@@ -187,6 +193,7 @@ func (w *worker) sendTx(fd int, dir direction) {
 				// No checksum offload on this route: GSO cannot work.
 				if !w.p.gsoBroken.Swap(true) {
 					w.p.log.Warn("UDP GSO failed with EIO; sending datagrams one by one from now on")
+					w.p.metrics.setOffload(w.gro, false)
 				}
 			} else if dir == toUpstream {
 				m.s.flags |= sNoGSOUp // a segment larger than the path MTU

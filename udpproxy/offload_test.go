@@ -107,3 +107,59 @@ func TestIPv6(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestGSORefusedFallsBack(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		errno unix.Errno
+	}{
+		{"path MTU", unix.EINVAL},
+		{"no checksum offload", unix.EIO},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEcho(t, "")
+			h := startProxy(t, Config{Upstreams: backends(e.addr), Workers: 1}, nil)
+			if h.metric(t, "sluice_udp_offload", "feature", "gso") != 1 {
+				t.Skip("no UDP GSO on this kernel")
+			}
+			h.p.do(func(w *worker) { w.p.gsoFault = tt.errno })
+			c := dial(t, nil, h.addr)
+			for round := range 2 {
+				var want [][]byte
+				h.p.do(func(w *worker) { // one batch: a GSO run each way
+					for i := range 5 {
+						p := fmt.Appendf(nil, "round %d datagram %d", round, i)
+						want = append(want, p)
+						if _, err := c.Write(p); err != nil {
+							t.Error(err)
+						}
+					}
+				})
+				for _, p := range want {
+					if got := <-e.got; !bytes.Equal(got, p) {
+						t.Errorf("upstream got %q, want %q", got, p)
+					}
+					if got := read(t, c); !bytes.Equal(got, p) {
+						t.Errorf("client got %q, want %q", got, p)
+					}
+				}
+			}
+			h.p.do(func(w *worker) {
+				for _, s := range w.table {
+					switch {
+					case tt.errno == unix.EIO && !w.p.gsoBroken.Load():
+						t.Error("EIO did not turn GSO off")
+					case tt.errno == unix.EINVAL && !s.has(sNoGSOUp):
+						t.Error("EINVAL did not turn GSO off for the session")
+					}
+				}
+			})
+			if v := h.metric(t, "sluice_udp_offload", "feature", "gso"); (v == 0) != (tt.errno == unix.EIO) {
+				t.Errorf("gso gauge = %v after %v", v, tt.errno)
+			}
+			if v := h.metric(t, "sluice_udp_dropped_total"); v != 0 {
+				t.Errorf("%v datagrams dropped", v)
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,6 +45,8 @@ type Proxy struct {
 	// gsoBroken is set when a GSO send failed with EIO (no checksum
 	// offload on the route): GSO stays off from then on.
 	gsoBroken atomic.Bool
+	// gsoFault, set by tests, fails every GSO send with this errno.
+	gsoFault syscall.Errno
 	// stopping tells the workers to return.
 	stopping atomic.Bool
 
