@@ -23,6 +23,31 @@ type fileConfig struct {
 	Log      logSection      `yaml:"log"`
 	Shutdown shutdownSection `yaml:"shutdown"`
 	TCP      []tcpSection    `yaml:"tcp"`
+	UDP      []udpSection    `yaml:"udp"`
+}
+
+type udpSection struct {
+	Name          string            `yaml:"name"`
+	Listen        []string          `yaml:"listen"`
+	Upstreams     []upstreamSection `yaml:"upstreams"`
+	Balance       string            `yaml:"balance"`
+	IdleTimeout   string            `yaml:"idle_timeout"`
+	MaxSessions   int               `yaml:"max_sessions"`
+	MaxDatagram   int               `yaml:"max_datagram_size"`
+	Workers       int               `yaml:"workers"`
+	Filter        udpFilterSection  `yaml:"filter"`
+	ProxyProtocol udpProxySection   `yaml:"proxy_protocol"`
+}
+
+type udpFilterSection struct {
+	Allow             []string `yaml:"allow"`
+	Deny              []string `yaml:"deny"`
+	SessionRatePerIP  float64  `yaml:"session_rate_per_ip"`
+	SessionBurstPerIP int      `yaml:"session_burst_per_ip"`
+}
+
+type udpProxySection struct {
+	Send string `yaml:"send"`
 }
 
 type metricsSection struct {

@@ -68,6 +68,10 @@ func TestConfigErrors(t *testing.T) {
 		{"missing allow file", "tcp:\n  - name: a\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    filter: {allow_file: /nonexistent/allow.txt}\n", "x.yaml:5: tcp[0].filter.allow_file"},
 		{"no services", "metrics: {listen: \"127.0.0.1:0\"}\n", "x.yaml:1: tcp: no services"},
 		{"bad yaml", "tcp: [\n", "x.yaml"},
+		{"udp proxy v1", "udp:\n  - name: u\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    proxy_protocol: {send: v1}\n", "x.yaml:5: udp[0].proxy_protocol.send: PROXY v1 cannot describe UDP"},
+		{"udp unix upstream", "udp:\n  - name: u\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"unix:/tmp/x\"}]\n", "x.yaml:4: udp[0].upstreams[0].addr: unix sockets are not supported"},
+		{"udp bad idle", "udp:\n  - name: u\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    idle_timeout: forever\n", "x.yaml:5: udp[0].idle_timeout: invalid duration"},
+		{"udp unknown key", "udp:\n  - name: u\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    max_session: 5\n", "x.yaml:5: udp[0].max_session: unknown key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseConfig("x.yaml", []byte(tc.yaml))

@@ -19,6 +19,23 @@ type Config struct {
 	AccessLog bool
 	Grace     time.Duration
 	TCP       []*TCPConfig
+	UDP       []*UDPConfig
+}
+
+// UDPConfig is one UDP forwarding service.
+type UDPConfig struct {
+	Name              string
+	Listen            []string
+	Upstreams         []Upstream
+	Balance           string
+	IdleTimeout       time.Duration
+	MaxSessions       int
+	MaxDatagramSize   int
+	Workers           int
+	Allow, Deny       []netip.Prefix
+	SessionRatePerIP  float64
+	SessionBurstPerIP int
+	ProxySend         string
 }
 
 // MetricsConfig is where Prometheus metrics are served.
@@ -154,8 +171,25 @@ func (v *validator) config(fc *fileConfig) (*Config, error) {
 		}
 		c.TCP = append(c.TCP, t)
 	}
-	if len(c.TCP) == 0 {
-		return nil, v.fail([]any{"tcp"}, "no services configured")
+	for i := range fc.UDP {
+		u, err := v.udp([]any{"udp", i}, &fc.UDP[i])
+		if err != nil {
+			return nil, err
+		}
+		if names[u.Name] {
+			return nil, v.fail([]any{"udp", i, "name"}, "duplicate service name %q", u.Name)
+		}
+		names[u.Name] = true
+		for j, l := range u.Listen {
+			if listens["udp "+l] {
+				return nil, v.fail([]any{"udp", i, "listen", j}, "address %s is already used by another listener", l)
+			}
+			listens["udp "+l] = true
+		}
+		c.UDP = append(c.UDP, u)
+	}
+	if len(c.TCP)+len(c.UDP) == 0 {
+		return nil, v.fail([]any{"tcp"}, "no services configured (tcp: or udp:)")
 	}
 	return c, nil
 }
@@ -176,31 +210,8 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 		}
 		t.Listen = append(t.Listen, a)
 	}
-	if len(s.Upstreams) == 0 {
-		return nil, v.fail(at(p, "upstreams"), "at least one upstream is required")
-	}
-	seen := map[string]bool{}
-	for i, u := range s.Upstreams {
-		up := at(p, "upstreams", i)
-		if u.Addr == "" {
-			return nil, v.fail(at(up, "addr"), "required")
-		}
-		a, err := v.addr(at(up, "addr"), u.Addr, false)
-		if err != nil {
-			return nil, err
-		}
-		if seen[a.String()] {
-			return nil, v.fail(at(up, "addr"), "duplicate upstream %s", a)
-		}
-		seen[a.String()] = true
-		w := 1
-		if u.Weight != nil {
-			w = *u.Weight
-			if w < 1 || w > 1000 {
-				return nil, v.fail(at(up, "weight"), "must be between 1 and 1000, got %d", w)
-			}
-		}
-		t.Upstreams = append(t.Upstreams, Upstream{Addr: a, Weight: w})
+	if t.Upstreams, err = v.upstreams(at(p, "upstreams"), s.Upstreams, true); err != nil {
+		return nil, err
 	}
 	if t.Balance == "" {
 		t.Balance = "round_robin"
@@ -274,30 +285,9 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 		return nil, err
 	}
 	if s.Health != nil {
-		hp := at(p, "health")
-		h := &HealthConfig{Rise: s.Health.Rise, Fall: s.Health.Fall}
-		if h.Interval, err = v.duration(at(hp, "interval"), s.Health.Interval, 2*time.Second); err != nil {
+		if t.Health, err = v.health(at(p, "health"), s.Health); err != nil {
 			return nil, err
 		}
-		if h.Interval == 0 {
-			return nil, v.fail(at(hp, "interval"), "must be positive")
-		}
-		if h.Timeout, err = v.duration(at(hp, "timeout"), s.Health.Timeout, time.Second); err != nil {
-			return nil, err
-		}
-		if h.Timeout == 0 || h.Timeout > h.Interval {
-			return nil, v.fail(at(hp, "timeout"), "must be positive and at most the interval")
-		}
-		if h.Rise == 0 {
-			h.Rise = 2
-		}
-		if h.Fall == 0 {
-			h.Fall = 2
-		}
-		if h.Rise < 1 || h.Fall < 1 {
-			return nil, v.fail(hp, "rise and fall must be at least 1")
-		}
-		t.Health = h
 	}
 	fo := at(p, "failover")
 	t.Tries = s.Failover.Tries
@@ -370,4 +360,134 @@ func (v *validator) hostPort(path []any, s string, listen bool) (string, error) 
 		return "", v.fail(path, "missing host in %q", s)
 	}
 	return s, nil
+}
+
+func (v *validator) health(hp []any, s *healthSection) (*HealthConfig, error) {
+	h := &HealthConfig{Rise: s.Rise, Fall: s.Fall}
+	var err error
+	if h.Interval, err = v.duration(at(hp, "interval"), s.Interval, 2*time.Second); err != nil {
+		return nil, err
+	}
+	if h.Interval == 0 {
+		return nil, v.fail(at(hp, "interval"), "must be positive")
+	}
+	if h.Timeout, err = v.duration(at(hp, "timeout"), s.Timeout, time.Second); err != nil {
+		return nil, err
+	}
+	if h.Timeout == 0 || h.Timeout > h.Interval {
+		return nil, v.fail(at(hp, "timeout"), "must be positive and at most the interval")
+	}
+	if h.Rise == 0 {
+		h.Rise = 2
+	}
+	if h.Fall == 0 {
+		h.Fall = 2
+	}
+	if h.Rise < 1 || h.Fall < 1 {
+		return nil, v.fail(hp, "rise and fall must be at least 1")
+	}
+	return h, nil
+}
+
+// upstreams validates an upstreams list; unix: addresses only where allowed.
+func (v *validator) upstreams(p []any, list []upstreamSection, unixOK bool) ([]Upstream, error) {
+	if len(list) == 0 {
+		return nil, v.fail(p, "at least one upstream is required")
+	}
+	var out []Upstream
+	seen := map[string]bool{}
+	for i, u := range list {
+		up := at(p, i)
+		if u.Addr == "" {
+			return nil, v.fail(at(up, "addr"), "required")
+		}
+		a, err := v.addr(at(up, "addr"), u.Addr, false)
+		if err != nil {
+			return nil, err
+		}
+		if a.Network == "unix" && !unixOK {
+			return nil, v.fail(at(up, "addr"), "unix sockets are not supported here")
+		}
+		if seen[a.String()] {
+			return nil, v.fail(at(up, "addr"), "duplicate upstream %s", a)
+		}
+		seen[a.String()] = true
+		w := 1
+		if u.Weight != nil {
+			w = *u.Weight
+			if w < 1 || w > 1000 {
+				return nil, v.fail(at(up, "weight"), "must be between 1 and 1000, got %d", w)
+			}
+		}
+		out = append(out, Upstream{Addr: a, Weight: w})
+	}
+	return out, nil
+}
+
+func (v *validator) udp(p []any, s *udpSection) (*UDPConfig, error) {
+	u := &UDPConfig{Name: s.Name, Balance: s.Balance}
+	var err error
+	if u.Name == "" {
+		return nil, v.fail(at(p, "name"), "required")
+	}
+	if len(s.Listen) == 0 {
+		return nil, v.fail(at(p, "listen"), "at least one address is required")
+	}
+	for i, l := range s.Listen {
+		if _, err := v.hostPort(at(p, "listen", i), l, true); err != nil {
+			return nil, err
+		}
+		u.Listen = append(u.Listen, l)
+	}
+	if u.Upstreams, err = v.upstreams(at(p, "upstreams"), s.Upstreams, false); err != nil {
+		return nil, err
+	}
+	if u.Balance == "" {
+		u.Balance = "hash"
+	}
+	if !balancePolicies[u.Balance] {
+		return nil, v.fail(at(p, "balance"), "unknown policy %q (round_robin, random, least_conn, hash)", u.Balance)
+	}
+	if u.IdleTimeout, err = v.duration(at(p, "idle_timeout"), s.IdleTimeout, 30*time.Second); err != nil {
+		return nil, err
+	}
+	if u.IdleTimeout == 0 {
+		return nil, v.fail(at(p, "idle_timeout"), "must be positive")
+	}
+	for _, n := range []struct {
+		key string
+		val int
+	}{{"max_sessions", s.MaxSessions}, {"workers", s.Workers}} {
+		if n.val < 0 {
+			return nil, v.fail(at(p, n.key), "must not be negative")
+		}
+	}
+	u.MaxSessions, u.Workers = s.MaxSessions, s.Workers
+	if s.MaxDatagram < 0 || s.MaxDatagram > 65535 {
+		return nil, v.fail(at(p, "max_datagram_size"), "must be between 1 and 65535")
+	}
+	u.MaxDatagramSize = s.MaxDatagram
+	fp := at(p, "filter")
+	if u.Allow, err = v.prefixes(at(fp, "allow"), s.Filter.Allow); err != nil {
+		return nil, err
+	}
+	if u.Deny, err = v.prefixes(at(fp, "deny"), s.Filter.Deny); err != nil {
+		return nil, err
+	}
+	if s.Filter.SessionRatePerIP < 0 {
+		return nil, v.fail(at(fp, "session_rate_per_ip"), "must not be negative")
+	}
+	if s.Filter.SessionBurstPerIP < 0 {
+		return nil, v.fail(at(fp, "session_burst_per_ip"), "must not be negative")
+	}
+	u.SessionRatePerIP, u.SessionBurstPerIP = s.Filter.SessionRatePerIP, s.Filter.SessionBurstPerIP
+	switch s.ProxyProtocol.Send {
+	case "", "v2":
+		u.ProxySend = s.ProxyProtocol.Send
+	case "v1":
+		return nil, v.fail(at(p, "proxy_protocol", "send"), "PROXY v1 cannot describe UDP; use v2")
+	default:
+		return nil, v.fail(at(p, "proxy_protocol", "send"), "unknown version %q (\"\", v2)", s.ProxyProtocol.Send)
+	}
+	return u, nil
 }

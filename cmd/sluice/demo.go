@@ -39,6 +39,17 @@ func serveDemo(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready
 		echo.Close()
 		wg.Wait()
 	}()
+	var udpEcho net.PacketConn
+	if len(cfg.UDP) > 0 {
+		ua := cfg.UDP[0].Upstreams[0].Addr
+		if udpEcho, err = net.ListenPacket("udp", ua.Address); err != nil {
+			return fmt.Errorf("demo UDP echo upstream: %w", err)
+		}
+		cfg.UDP[0].Upstreams[0].Addr.Address = udpEcho.LocalAddr().String()
+		wg.Add(1)
+		go serveUDPEcho(udpEcho, &wg)
+		defer udpEcho.Close()
+	}
 	return run(ctx, cfg, stdout, stderr, func(a *app) {
 		fwd := a.services[0].listeners[0].Addr().String()
 		fmt.Fprintf(stdout, "sluice demo\n")
@@ -47,7 +58,16 @@ func serveDemo(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready
 		if a.metricsL != nil {
 			fmt.Fprintf(stdout, "  metrics                     http://%s%s\n", a.metricsL.Addr(), cfg.Metrics.Path)
 		}
+		var udpFwd string
+		if udpEcho != nil && len(a.udpServices) > 0 {
+			udpFwd = a.udpServices[0].proxy.Addrs()[0].String()
+			fmt.Fprintf(stdout, "  UDP echo upstream           %s\n", udpEcho.LocalAddr())
+			fmt.Fprintf(stdout, "  UDP forwarder               %s -> %s\n", udpFwd, udpEcho.LocalAddr())
+		}
 		fmt.Fprintf(stdout, "try:\n  echo hello | nc -q1 %s %s\n", hostOf(fwd), portOf(fwd))
+		if udpFwd != "" {
+			fmt.Fprintf(stdout, "  echo hello | nc -u -q1 %s %s\n", hostOf(udpFwd), portOf(udpFwd))
+		}
 		if a.metricsL != nil {
 			fmt.Fprintf(stdout, "  curl -s http://%s%s | grep sluice_tcp\n", a.metricsL.Addr(), cfg.Metrics.Path)
 		}
@@ -85,5 +105,21 @@ func echoConn(c net.Conn, wg *sync.WaitGroup) {
 	io.Copy(c, c)
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
+	}
+}
+
+// serveUDPEcho sends every datagram back to its sender until pc closes.
+func serveUDPEcho(pc net.PacketConn, wg *sync.WaitGroup) {
+	defer wg.Done()
+	buf := make([]byte, 64<<10)
+	for {
+		n, addr, err := pc.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		pc.WriteTo(buf[:n], addr)
 	}
 }

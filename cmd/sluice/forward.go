@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,9 +15,9 @@ func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("sluice forward", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	udp := fs.Bool("udp", false, "forward UDP datagrams instead of TCP")
-	balance := fs.String("balance", "round_robin", "round_robin | random | least_conn | hash")
+	balance := fs.String("balance", "round_robin", "round_robin | random | least_conn | hash (UDP default: hash)")
 	send := fs.String("proxy-send", "", `PROXY header to send upstream: "", v1 or v2`)
-	idle := fs.String("idle", "5m", "idle timeout")
+	idle := fs.String("idle", "5m", "idle timeout (UDP default: 30s per session)")
 	connect := fs.String("connect", "5s", "upstream connect timeout")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on this address")
 	accessLog := fs.Bool("access-log", true, "log one line per closed connection")
@@ -29,12 +28,11 @@ func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if fs.NArg() < 2 {
 		fs.Usage()
 		return fmt.Errorf("%w: forward needs LISTEN and at least one UPSTREAM", errUsage)
-	}
-	if *udp {
-		return errors.New("forward -udp: UDP forwarding is not built yet")
 	}
 	// Build the YAML a user would write, so one validator serves both.
 	var b strings.Builder
@@ -42,12 +40,26 @@ func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(&b, "metrics: {listen: %q}\n", *metrics)
 	}
 	fmt.Fprintf(&b, "log: {access_log: %t}\n", *accessLog)
-	fmt.Fprintf(&b, "tcp:\n  - name: forward\n    listen: [%q]\n    upstreams:\n", fs.Arg(0))
+	section := "tcp"
+	if *udp {
+		section = "udp"
+	}
+	fmt.Fprintf(&b, "%s:\n  - name: forward\n    listen: [%q]\n    upstreams:\n", section, fs.Arg(0))
 	for _, u := range fs.Args()[1:] {
 		fmt.Fprintf(&b, "      - addr: %q\n", u)
 	}
-	fmt.Fprintf(&b, "    balance: %q\n    proxy_protocol: {send: %q}\n    timeouts: {connect: %q, idle: %q}\n",
-		*balance, *send, *connect, *idle)
+	if *udp {
+		if !set["balance"] {
+			*balance = "hash"
+		}
+		if !set["idle"] {
+			*idle = "30s"
+		}
+		fmt.Fprintf(&b, "    balance: %q\n    proxy_protocol: {send: %q}\n    idle_timeout: %q\n", *balance, *send, *idle)
+	} else {
+		fmt.Fprintf(&b, "    balance: %q\n    proxy_protocol: {send: %q}\n    timeouts: {connect: %q, idle: %q}\n",
+			*balance, *send, *connect, *idle)
+	}
 	cfg, err := parseConfig("command line", []byte(b.String()))
 	if err != nil {
 		return err

@@ -19,18 +19,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluice-proxy/sluice/tcpproxy"
+	"github.com/sluice-proxy/sluice/udpproxy"
 )
 
 // app is a running configuration: its services, listeners and metrics.
 type app struct {
-	cfg     *Config
-	log     *slog.Logger
-	reg     *prometheus.Registry
-	metrics *tcpproxy.Metrics
+	cfg        *Config
+	log        *slog.Logger
+	reg        *prometheus.Registry
+	metrics    *tcpproxy.Metrics
+	udpMetrics *udpproxy.Metrics
 
-	services []*tcpService
-	metricsL net.Listener
-	metricsS *http.Server
+	services    []*tcpService
+	udpServices []*udpService
+	metricsL    net.Listener
+	metricsS    *http.Server
 
 	healthCtx    context.Context
 	healthCancel context.CancelFunc
@@ -54,6 +57,9 @@ func start(cfg *Config, logw io.Writer) (_ *app, err error) {
 	if a.metrics, err = tcpproxy.NewMetrics(a.reg); err != nil {
 		return nil, err
 	}
+	if a.udpMetrics, err = udpproxy.NewMetrics(a.reg); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			a.closeListeners()
@@ -65,6 +71,13 @@ func start(cfg *Config, logw io.Writer) (_ *app, err error) {
 			return nil, err
 		}
 		a.services = append(a.services, s)
+	}
+	for _, uc := range cfg.UDP {
+		s, err := newUDPService(uc, a)
+		if err != nil {
+			return nil, err
+		}
+		a.udpServices = append(a.udpServices, s)
 	}
 	if cfg.Metrics != nil {
 		l, err := net.Listen("tcp", cfg.Metrics.Listen)
@@ -78,6 +91,9 @@ func start(cfg *Config, logw io.Writer) (_ *app, err error) {
 	}
 	a.healthCtx, a.healthCancel = context.WithCancel(context.Background())
 	for _, s := range a.services {
+		s.serve(a)
+	}
+	for _, s := range a.udpServices {
 		s.serve(a)
 	}
 	if a.metricsS != nil {
@@ -100,6 +116,9 @@ func (a *app) closeListeners() {
 			l.Close()
 		}
 	}
+	for _, s := range a.udpServices {
+		s.proxy.Shutdown(context.Background())
+	}
 	if a.metricsL != nil {
 		a.metricsL.Close()
 	}
@@ -119,6 +138,15 @@ func (a *app) shutdown(grace time.Duration) {
 			defer wg.Done()
 			if err := s.proxy.Shutdown(ctx); err != nil {
 				a.log.Warn("grace period over: closed open connections", "service", s.cfg.Name, "error", err)
+			}
+		}()
+	}
+	for _, s := range a.udpServices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.proxy.Shutdown(ctx); err != nil {
+				a.log.Warn("udp service did not stop in time", "service", s.cfg.Name, "error", err)
 			}
 		}()
 	}
@@ -152,6 +180,11 @@ func run(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready func(
 	for _, s := range a.services {
 		for _, l := range s.listeners {
 			a.log.Info("listening", "service", s.cfg.Name, "addr", l.Addr().String())
+		}
+	}
+	for _, s := range a.udpServices {
+		for _, addr := range s.proxy.Addrs() {
+			a.log.Info("listening", "service", s.cfg.Name, "addr", "udp:"+addr.String())
 		}
 	}
 	if a.metricsL != nil {

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestMain lets the test binary stand in for the sluice binary: with
@@ -116,6 +117,8 @@ func TestDemoRuns(t *testing.T) {
 	cfg.TCP[0].Listen[0].Address = "127.0.0.1:0"
 	cfg.TCP[0].Upstreams[0].Addr.Address = "127.0.0.1:0"
 	cfg.Metrics.Listen = "127.0.0.1:0"
+	cfg.UDP[0].Listen[0] = "127.0.0.1:0"
+	cfg.UDP[0].Upstreams[0].Addr.Address = "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *app, 1)
 	done := make(chan error, 1)
@@ -128,11 +131,17 @@ func TestDemoRuns(t *testing.T) {
 	}
 	roundTrip(t, c, "demo")
 	c.Close()
+	u, err := net.Dial("udp", a.udpServices[0].proxy.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, u, "udp demo")
+	u.Close()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"TCP forwarder", "metrics", "try:"} {
+	for _, want := range []string{"TCP forwarder", "UDP forwarder", "metrics", "try:"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo banner lacks %q:\n%s", want, out.String())
 		}
@@ -192,5 +201,41 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	}
 	if !strings.Contains(l, "connection closed") {
 		t.Errorf("no access-log line:\n%s", l)
+	}
+}
+
+// TestForwardUDP runs `sluice forward -udp` in-process and echoes a
+// datagram through it.
+func TestForwardUDP(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go serveUDPEcho(pc, &wg)
+	defer func() { pc.Close(); wg.Wait() }()
+	yaml := fmt.Sprintf("log: {level: error}\nudp:\n  - name: u\n    listen: [\"127.0.0.1:0\"]\n    upstreams: [{addr: %q}]\n", pc.LocalAddr())
+	cfg, err := parseConfig("u.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.UDP[0].Balance != "hash" || cfg.UDP[0].IdleTimeout != 30*time.Second {
+		t.Fatalf("udp defaults: %+v", cfg.UDP[0])
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *app, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, io.Discard, io.Discard, func(a *app) { ready <- a }) }()
+	a := <-ready
+	c, err := net.Dial("udp", a.udpServices[0].proxy.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, c, "datagram")
+	c.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
