@@ -15,7 +15,8 @@
 #   idle   IDLE_SESSIONS sessions, each from its own source address and proven by one echo, then left idle:
 #          proxy KiB per session (RSS and PSS growth / sessions)                          (bench/udpsidebyside/udpidle)
 # The echo upstream is bench/udpsidebyside/udpecho (batched recvmmsg/sendmmsg), shared by all targets.
-# nginx gets `multi_accept on`: without it, it reads one datagram per readiness event and falls far behind under bursts.
+# nginx gets `multi_accept on` (NGINX_MULTI_ACCEPT): without it, it reads one datagram per readiness event and falls far
+# behind under bursts.
 # HAProxy is not a target: its community edition does not forward UDP.
 #
 # sluice: `sluice forward -udp` when cmd/sluice has it (probed at start), otherwise bench/udpsidebyside/sluiceudp,
@@ -32,6 +33,7 @@
 #   PORT_BASE [18000]    proxies listen on PORT_BASE+1.., the echoes on PORT_BASE+1000 and +1001 (UDP)
 #   SLUICE_UDP [auto]    auto | forward | bench (see above)
 #   SLUICE_WORKERS [0]   -workers for the bench main (0: GOMAXPROCS)
+#   NGINX_MULTI_ACCEPT [on]  nginx's events { multi_accept } (off is nginx's default)
 #   SLUICE_REF           build sluice from this git ref (git archive into the temp dir) instead of the work tree
 #   OUT                  also write the markdown report to this file
 #   KEEP_TMP [0]         keep the temp dir (configs, proxy logs)
@@ -63,6 +65,7 @@ IDLE_SOCAT=${IDLE_SOCAT:-0}
 PORT_BASE=${PORT_BASE:-18000}
 SLUICE_UDP=${SLUICE_UDP:-auto}
 SLUICE_WORKERS=${SLUICE_WORKERS:-0}
+NGINX_MULTI_ACCEPT=${NGINX_MULTI_ACCEPT:-on}
 OUT=${OUT:-}
 KEEP_TMP=${KEEP_TMP:-0}
 
@@ -235,7 +238,7 @@ write_nginx_conf() { # PORT UPSTREAM_PORT
 		error_log $TMP/nginx/error.log warn;
 		events {
 		    worker_connections $((NOFILE - 100));
-		    multi_accept on;
+		    multi_accept $NGINX_MULTI_ACCEPT;
 		}
 		stream {
 		    server {
@@ -474,7 +477,7 @@ check_max() {
 
 report() {
 	local t row key label dir m line
-	echo "Command: \`bench/run-udp.sh\` (DURATION=$DURATION REPEAT=$REPEAT FLOWS=$FLOWS INFLIGHT=$INFLIGHT SIZE=$SIZE IDLE_SESSIONS=$IDLE_SESSIONS SLUICE_WORKERS=$SLUICE_WORKERS)"
+	echo "Command: \`bench/run-udp.sh\` (DURATION=$DURATION REPEAT=$REPEAT FLOWS=$FLOWS INFLIGHT=$INFLIGHT SIZE=$SIZE IDLE_SESSIONS=$IDLE_SESSIONS SLUICE_WORKERS=$SLUICE_WORKERS NGINX_MULTI_ACCEPT=$NGINX_MULTI_ACCEPT)"
 	echo "Date: $START_DATE. Machine: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), kernel $(uname -r), $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo); load average before $LOAD_BEFORE, after $LOAD_AFTER."
 	printf 'Versions: sluice %s' "${VERSION[sluice]:-${SKIP[sluice]:-not run}}"
 	[[ -n $SLUICE_MODE ]] && printf ' (%s)' "$([[ $SLUICE_MODE == forward ]] && echo 'sluice forward -udp' || echo 'bench/udpsidebyside/sluiceudp')"
