@@ -3,10 +3,15 @@ package udpproxy
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/netip"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sluice-proxy/sluice/connfilter"
+	"github.com/sluice-proxy/sluice/lb"
+	"github.com/sluice-proxy/sluice/protocols/proxyproto"
 )
 
 // session is one client address's flow: the upstream it was given, the
@@ -165,4 +170,106 @@ func (w *worker) recycle() {
 		w.grave[i] = nil
 	}
 	w.grave = w.grave[:0]
+}
+
+// create makes the session of a new client whose first datagram is in slot
+// i: filters, an upstream pick, room in the table (evicting the least
+// recently active session), and a socket connected to the upstream. On
+// failure it returns the drop reason.
+func (w *worker) create(l *listenSocket, k clientKey, i int, dst netip.Addr) (*session, string) {
+	p := w.p
+	client := k.addrPort()
+	local := l.local
+	if l.pktinfo && dst.IsValid() {
+		local = netip.AddrPortFrom(dst.Unmap(), l.local.Port())
+	}
+	var release func()
+	if p.filter != nil {
+		w.info = connfilter.Info{Listener: p.cfg.Name, Local: local, Peer: client, Client: client, Stage: connfilter.StageAccept}
+		rel, err := p.filter.Check(w.ctx, &w.info)
+		if err != nil {
+			reason := connfilter.Reason(err)
+			if p.log.Enabled(w.ctx, slog.LevelDebug) {
+				p.log.Debug("udp session rejected", "client", client.String(), "reason", reason, "error", err)
+			}
+			return nil, reason
+		}
+		release = rel
+	}
+	fail := func(reason string) (*session, string) {
+		if release != nil {
+			release()
+		}
+		return nil, reason
+	}
+	w.keybuf = lb.AppendIPKey(w.keybuf[:0], client.Addr())
+	be, err := p.bal.Pick(w.keybuf, nil)
+	if err != nil {
+		return fail(DropNoUpstream)
+	}
+	u := p.byBE[be]
+	if u == nil {
+		return fail(DropNoUpstream)
+	}
+	if w.n >= w.quota {
+		w.closeSession(w.lru.tail, CloseEvicted)
+	}
+	fd, err := dialUpstream(u, w.gro)
+	if err != nil {
+		w.warn("udp upstream socket failed", "upstream", u.addr, "error", err)
+		return fail(DropUpstreamSocket)
+	}
+	var slot int32
+	if n := len(w.freeSlots); n > 0 {
+		slot = w.freeSlots[n-1]
+		w.freeSlots = w.freeSlots[:n-1]
+	} else {
+		slot = int32(len(w.slots))
+		w.slots = append(w.slots, nil)
+	}
+	w.gen++
+	if err := w.watch(fd, slot, w.gen); err != nil {
+		unix.Close(fd)
+		w.freeSlots = append(w.freeSlots, slot)
+		w.warn("udp upstream socket failed", "upstream", u.addr, "error", err)
+		return fail(DropUpstreamSocket)
+	}
+	s := w.newSession()
+	s.key = k
+	s.peer = rawSockaddr{sa: w.rx.names[i], len: w.rx.hdrs[i].Hdr.Namelen}
+	if l.pktinfo {
+		s.local = local.Addr()
+	}
+	s.ls, s.up, s.fd, s.slot, s.gen = l, u, fd, slot, w.gen
+	s.created, s.last = w.now, w.now
+	s.qHead, s.qTail = -1, -1
+	s.release = release
+	if p.proxyV2 {
+		hdr, err := proxyproto.Format(2, net.UDPAddrFromAddrPort(client), net.UDPAddrFromAddrPort(local), nil)
+		if err != nil { // cannot happen for two UDP addresses
+			unix.Close(fd)
+			w.freeSlots = append(w.freeSlots, slot)
+			return fail(DropSendError)
+		}
+		s.hdr = append(s.hdr[:0], hdr...)
+	}
+	w.slots[slot] = s
+	w.table[k] = s
+	w.lru.pushFront(s)
+	w.n++
+	be.Acquire()
+	p.metrics.created.Inc()
+	p.metrics.active.Inc()
+	u.m.active.Inc()
+	return s, ""
+}
+
+// warn logs at Warn level at most once every ten seconds per worker, so a
+// flood does not become a flood of log lines.
+func (w *worker) warn(msg string, args ...any) {
+	if w.lastWarn != 0 && w.now-w.lastWarn < int64(10*time.Second) {
+		return
+	}
+	w.lastWarn = w.now
+	w.p.log.Warn(msg, append(args, "worker", w.id)...)
 }
