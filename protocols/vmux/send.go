@@ -164,6 +164,7 @@ func (s *Session) writeLoop() {
 		wins []*Stream
 		hdrs []byte
 		bufs net.Buffers
+		wb   net.Buffers // what WriteTo consumes; escapes once, here
 	)
 	for {
 		select {
@@ -208,7 +209,11 @@ func (s *Session) writeLoop() {
 				if wt := s.cfg.WriteTimeout; wt > 0 {
 					w.dl.SetWriteDeadline(time.Now().Add(wt))
 				}
-				_, err := bufs.WriteTo(w.out)
+				// WriteTo consumes the slice it is called on: keep bufs'
+				// backing array for the next batch.
+				wb = bufs
+				_, err := wb.WriteTo(w.out)
+				clear(bufs) // drop references to payloads
 				if err != nil {
 					err = s.writeError(err)
 					for i := range reqs {
