@@ -26,8 +26,9 @@ const maxWriteChunk = 1 << 20
 type reqKind uint8
 
 const (
-	reqOpen reqKind = iota
-	reqData
+	reqOpen   reqKind = iota
+	reqData           // p belongs to a Write waiting on done
+	reqStaged         // the stream's staged small writes, taken when written
 	reqFin
 	reqReset
 )
@@ -40,7 +41,8 @@ type wreq struct {
 	id   uint32
 	code Code
 	p    []byte
-	done chan error // DATA only: the result, once p is written
+	done chan error // reqData only: the result, once p is written
+	st   *Stream    // reqStaged only: whose stage to take
 }
 
 // writer is a Session's sending half. Stream frames and control frames are
@@ -190,6 +192,11 @@ func (s *Session) writeLoop() {
 				}
 				break
 			}
+			for i := range reqs {
+				if r := &reqs[i]; r.kind == reqStaged {
+					r.p = r.st.takeStage()
+				}
+			}
 			for i, st := range wins {
 				if inc := st.takeUnacked(); inc > 0 {
 					ctrl = appendHeader(ctrl, 4, FrameWindow, 0, st.id)
@@ -234,6 +241,9 @@ func (s *Session) writeLoop() {
 				case reqData:
 					s.counters.bytesSent.Add(uint64(len(r.p)))
 					r.done <- nil
+				case reqStaged:
+					s.counters.bytesSent.Add(uint64(len(r.p)))
+					r.st.returnStage(r.p)
 				case reqReset:
 					s.counters.resetsSent.Add(1)
 				}
@@ -256,8 +266,8 @@ func (s *Session) encodeReqs(hdrs []byte, bufs net.Buffers, reqs []wreq) ([]byte
 	need := 0
 	for i := range reqs {
 		switch r := &reqs[i]; r.kind {
-		case reqData:
-			need += HeaderLen * max(1, (len(r.p)+maxF-1)/maxF)
+		case reqData, reqStaged:
+			need += HeaderLen * ((len(r.p) + maxF - 1) / maxF)
 		case reqReset:
 			need += HeaderLen + 4
 		default:
@@ -280,20 +290,14 @@ func (s *Session) encodeReqs(hdrs []byte, bufs net.Buffers, reqs []wreq) ([]byte
 			hdrs = appendHeader(hdrs, 4, FrameReset, 0, r.id)
 			hdrs = binary.BigEndian.AppendUint32(hdrs, uint32(r.code))
 			frames++
-		case reqData:
-			p := r.p
-			for {
+		case reqData, reqStaged:
+			for p := r.p; len(p) > 0; {
 				k := min(len(p), maxF)
 				hdrs = appendHeader(hdrs, k, FrameData, 0, r.id)
+				bufs = append(bufs, hdrs[start:len(hdrs)], p[:k])
+				start = len(hdrs)
 				frames++
-				if k > 0 {
-					bufs = append(bufs, hdrs[start:len(hdrs)], p[:k])
-					start = len(hdrs)
-				}
 				p = p[k:]
-				if len(p) == 0 {
-					break
-				}
 			}
 		}
 	}

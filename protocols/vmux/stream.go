@@ -35,6 +35,9 @@ type Stream struct {
 	// Sending.
 	sendWindow int64
 	finSent    bool
+	stage      []byte // small writes copied, waiting for the writer
+	stageSpare []byte // the writer's last stage, given back for reuse
+	staged     bool   // a reqStaged for stage is queued
 	// Ends.
 	reset     *ResetError // set when the stream was reset, by either side
 	resetSent bool
@@ -175,8 +178,19 @@ func (st *Stream) writeErrLocked() error {
 	return nil
 }
 
+// Small writes are copied to a per-stream stage of this size, and written
+// in batches; larger ones are written from the caller's buffer.
+const (
+	stageMax   = 32 << 10
+	smallWrite = 8 << 10
+)
+
 // Write writes p to the stream, waiting for window from the peer as
-// needed. It returns once p has been written to the connection.
+// needed. Like a socket's, it returns before the bytes reach the peer:
+// pieces of up to 8 KiB are copied to the stream's send stage (at most
+// 32 KiB) and written in batches with other streams' frames; larger pieces
+// are written straight from p, and Write returns once they are on the
+// connection. Bytes are never sent beyond the peer's window.
 func (st *Stream) Write(p []byte) (int, error) {
 	st.wlock.Lock()
 	defer st.wlock.Unlock()
@@ -195,8 +209,26 @@ func (st *Stream) Write(p []byte) (int, error) {
 			st.mu.Unlock()
 			return n, nil
 		}
-		if st.sendWindow > 0 {
-			k := int(min(int64(len(p)-n), st.sendWindow, maxWriteChunk))
+		k := int(min(int64(len(p)-n), st.sendWindow, maxWriteChunk))
+		if k > 0 && k <= smallWrite && len(st.stage)+k <= stageMax {
+			if st.stage == nil {
+				st.stage = make([]byte, 0, stageMax)
+			}
+			st.stage = append(st.stage, p[n:n+k]...)
+			st.sendWindow -= int64(k)
+			var err error
+			if !st.staged {
+				st.staged = true
+				err = st.sess.w.enqueue(wreq{kind: reqStaged, id: st.id, st: st})
+			}
+			st.mu.Unlock()
+			if err != nil {
+				return n, err
+			}
+			n += k
+			continue
+		}
+		if k > smallWrite {
 			st.sendWindow -= int64(k)
 			// Queued under st.mu, so that a FIN or RESET queued by
 			// CloseWrite or Close comes after it.
@@ -280,8 +312,11 @@ func (st *Stream) close(code Code, abort bool) error {
 			err = rerr
 		}
 	}
-	if abort && st.reset == nil {
-		st.reset = &ResetError{Code: code}
+	if abort {
+		st.stage, st.stageSpare = nil, nil // not worth sending now
+		if st.reset == nil {
+			st.reset = &ResetError{Code: code}
+		}
 	}
 	st.buf, st.rpos = nil, 0
 	release := st.finishedLocked()
@@ -413,6 +448,27 @@ func (st *Stream) takeUnacked() uint32 {
 	}
 	st.recvAvail += int(inc)
 	return inc
+}
+
+// takeStage hands the staged bytes to the writer and starts a new stage.
+func (st *Stream) takeStage() []byte {
+	st.mu.Lock()
+	b := st.stage
+	st.stage, st.stageSpare = st.stageSpare, nil
+	st.staged = false
+	st.mu.Unlock()
+	signal(st.writable)
+	return b
+}
+
+// returnStage gives a written stage back for reuse, unless the stream
+// sends no more.
+func (st *Stream) returnStage(b []byte) {
+	st.mu.Lock()
+	if b != nil && st.stageSpare == nil && !st.finSent && !st.closed && st.reset == nil {
+		st.stageSpare = b[:0]
+	}
+	st.mu.Unlock()
 }
 
 // SetDeadline sets the read and write deadlines.

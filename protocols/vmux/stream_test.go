@@ -331,3 +331,28 @@ func TestSessionAsDialer(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestMixedWriteSizes interleaves staged small writes and direct large ones
+// on one stream, with a small window, and checks the bytes arrive in order.
+func TestMixedWriteSizes(t *testing.T) {
+	cs, ss := sessionPair(t, Config{}, Config{Window: 16 << 10, MaxFrameSize: 4096})
+	a, b := streamPair(t, cs, ss)
+	data := payload(3, 4<<20)
+	sizes := payload(4, 4096)
+	go func() {
+		for i, rest := 0, data; len(rest) > 0; i++ {
+			k := min(len(rest), 1+int(sizes[i%len(sizes)])*int(sizes[(i+1)%len(sizes)])) // 1 B to 64 KiB
+			if _, err := a.Write(rest[:k]); err != nil {
+				t.Error(err)
+				return
+			}
+			rest = rest[k:]
+		}
+		a.Close() // graceful for what was written: staged bytes go before FIN
+	}()
+	got, err := io.ReadAll(b)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes (%v), want %d in order", len(got), err, len(data))
+	}
+	b.Close()
+}
