@@ -41,6 +41,12 @@ func vsDrain(r io.Reader, n int, got chan<- int64) {
 // for the reader's count.
 func vsPush(b *testing.B, w vstream.Stream, size int, got <-chan int64) {
 	b.Helper()
+	vsPushThen(b, w, w.CloseWrite, size, got)
+}
+
+// vsPushThen is vsPush with end as the half-close.
+func vsPushThen(b *testing.B, w io.Writer, end func() error, size int, got <-chan int64) {
+	b.Helper()
 	chunk := make([]byte, size)
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
@@ -50,7 +56,7 @@ func vsPush(b *testing.B, w vstream.Stream, size int, got <-chan int64) {
 			b.Fatal(err)
 		}
 	}
-	if err := w.CloseWrite(); err != nil {
+	if err := end(); err != nil {
 		b.Fatal(err)
 	}
 	n := <-got
@@ -60,15 +66,24 @@ func vsPush(b *testing.B, w vstream.Stream, size int, got <-chan int64) {
 	}
 }
 
+// BenchmarkPipe measures vstream.Pipe next to net.Pipe, its unbuffered
+// peer in the standard library.
 func BenchmarkPipe(b *testing.B) {
 	for _, size := range vsSizes {
-		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+		b.Run(fmt.Sprintf("vstream/%dKiB", size>>10), func(b *testing.B) {
 			w, r := vstream.Pipe()
 			defer w.Close()
 			defer r.Close()
 			got := make(chan int64, 1)
 			go vsDrain(r, 32<<10, got)
 			vsPush(b, w, size, got)
+		})
+		b.Run(fmt.Sprintf("net/%dKiB", size>>10), func(b *testing.B) {
+			w, r := net.Pipe()
+			defer r.Close()
+			got := make(chan int64, 1)
+			go vsDrain(r, 32<<10, got)
+			vsPushThen(b, w, w.Close, size, got) // no CloseWrite: Close ends it
 		})
 	}
 }
@@ -107,9 +122,17 @@ func vsSessions(b *testing.B, cfg vmux.Config) (*vmux.Session, *vmux.Session) {
 	return cs, ss
 }
 
+// BenchmarkVmuxStream measures one vmux stream next to the loopback TCP
+// connection it runs over ("tcp": the same bytes without vmux).
 func BenchmarkVmuxStream(b *testing.B) {
 	for _, size := range vsSizes {
-		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+		b.Run(fmt.Sprintf("tcp/%dKiB", size>>10), func(b *testing.B) {
+			w, r := vsTCPPair(b)
+			got := make(chan int64, 1)
+			go vsDrain(r, 32<<10, got)
+			vsPush(b, w, size, got)
+		})
+		b.Run(fmt.Sprintf("vmux/%dKiB", size>>10), func(b *testing.B) {
 			cs, ss := vsSessions(b, vmux.Config{})
 			w, err := cs.Open(context.Background())
 			if err != nil {
