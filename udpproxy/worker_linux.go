@@ -33,6 +33,9 @@ type worker struct {
 	epfd   int
 	epf    *os.File  // epfd, registered with Go's netpoller
 	dl     time.Time // the read deadline set on epf
+	pollFn func(fd uintptr) bool
+	nready int
+	werr   unix.Errno
 	wakefd int
 	ls     []*listenSocket
 	gro    bool
@@ -172,6 +175,7 @@ func newWorker(p *Proxy, id int, ls []*listenSocket, quota int) (*worker, error)
 		return nil, os.NewSyscallError("fcntl", err)
 	}
 	w.epf = os.NewFile(uintptr(w.epfd), "udpproxy-epoll")
+	w.pollFn = w.poll
 	if w.wakefd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
 		w.closeLoop()
 		return nil, os.NewSyscallError("eventfd", err)
@@ -249,13 +253,8 @@ func (w *worker) run() {
 // none, at most until the next idle expiry is due (then it returns 0).
 func (w *worker) wait(rc syscall.RawConn) (int, error) {
 	w.setDeadline()
-	var n int
-	var errno unix.Errno
-	err := rc.Read(func(fd uintptr) bool {
-		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&w.events[0])), uintptr(len(w.events)), 0, 0, 0)
-		n, errno = int(r), e
-		return n > 0 || (e != 0 && e != unix.EINTR)
-	})
+	w.nready, w.werr = 0, 0
+	err := rc.Read(w.pollFn)
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		w.dl = time.Time{}
@@ -263,10 +262,19 @@ func (w *worker) wait(rc syscall.RawConn) (int, error) {
 		return 0, nil
 	case err != nil:
 		return 0, err
-	case errno != 0:
-		return 0, os.NewSyscallError("epoll_wait", errno)
+	case w.werr != 0:
+		return 0, os.NewSyscallError("epoll_wait", w.werr)
 	}
-	return n, nil
+	return w.nready, nil
+}
+
+// poll is what wait hands the netpoller (as w.pollFn, made once, so that
+// waiting allocates nothing): a non-blocking epoll_wait on the worker's
+// set, done when it returned events or failed.
+func (w *worker) poll(fd uintptr) bool {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&w.events[0])), uintptr(len(w.events)), 0, 0, 0)
+	w.nready, w.werr = int(r), e
+	return w.nready > 0 || (e != 0 && e != unix.EINTR)
 }
 
 // setDeadline sets epf's read deadline to when the least recently active
