@@ -67,6 +67,7 @@ type shutdownSection struct {
 
 type tcpSection struct {
 	Name          string            `yaml:"name"`
+	Protocol      string            `yaml:"protocol"`
 	Listen        []string          `yaml:"listen"`
 	Upstreams     []upstreamSection `yaml:"upstreams"`
 	Balance       string            `yaml:"balance"`

@@ -66,6 +66,7 @@ type Upstream struct {
 // TCPConfig is one TCP forwarding service.
 type TCPConfig struct {
 	Name      string
+	Protocol  string // "tcp", or "vmux": each stream of a vmux session is a connection
 	Listen    []Addr
 	Upstreams []Upstream
 	Balance   string
@@ -195,10 +196,17 @@ func (v *validator) config(fc *fileConfig) (*Config, error) {
 }
 
 func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
-	t := &TCPConfig{Name: s.Name, Balance: s.Balance, NoDelay: true}
+	t := &TCPConfig{Name: s.Name, Balance: s.Balance, NoDelay: true, Protocol: s.Protocol}
 	var err error
 	if t.Name == "" {
 		return nil, v.fail(at(p, "name"), "required")
+	}
+	switch t.Protocol {
+	case "":
+		t.Protocol = "tcp"
+	case "tcp", "vmux":
+	default:
+		return nil, v.fail(at(p, "protocol"), "unknown protocol %q (tcp, vmux)", t.Protocol)
 	}
 	if len(s.Listen) == 0 {
 		return nil, v.fail(at(p, "listen"), "at least one address is required")
@@ -224,6 +232,9 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 	t.ProxyAccept = s.ProxyProtocol.Accept
 	if t.ProxyTrusted, err = v.prefixes(at(pp, "trusted"), s.ProxyProtocol.Trusted); err != nil {
 		return nil, err
+	}
+	if t.ProxyAccept && t.Protocol == "vmux" {
+		return nil, v.fail(at(pp, "accept"), "PROXY headers are not taken on vmux listeners")
 	}
 	if t.ProxyAccept && len(t.ProxyTrusted) == 0 {
 		return nil, v.fail(at(pp, "trusted"), "accept: true needs at least one trusted CIDR (a PROXY header is only taken from trusted peers)")

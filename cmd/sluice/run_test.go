@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-proxy/sluice/protocols/vmux"
 )
 
 // TestMain lets the test binary stand in for the sluice binary: with
@@ -234,6 +236,59 @@ func TestForwardUDP(t *testing.T) {
 	}
 	roundTrip(t, c, "datagram")
 	c.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVmuxListener: a vmux client opens several streams over one connection
+// to a `protocol: vmux` service; each is forwarded to the TCP upstream like a
+// connection, with half-close carried across.
+func TestVmuxListener(t *testing.T) {
+	up := echoServer(t)
+	yaml := fmt.Sprintf("log: {level: error}\ntcp:\n  - name: vm\n    protocol: vmux\n    listen: [\"127.0.0.1:0\"]\n    upstreams: [{addr: %q}]\n", up)
+	cfg, err := parseConfig("v.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *app, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, io.Discard, io.Discard, func(a *app) { ready <- a }) }()
+	a := <-ready
+	conn, err := net.Dial("tcp", a.services[0].listeners[0].Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := vmux.Client(conn, vmux.Config{})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := sess.Open(context.Background())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer st.Close()
+			msg := strings.Repeat(fmt.Sprint(i), 100_000)
+			go func() {
+				st.Write([]byte(msg))
+				st.CloseWrite() // half-close: the upstream echo sees EOF and closes
+			}()
+			got, err := io.ReadAll(st)
+			if err != nil {
+				t.Error(err)
+			}
+			if string(got) != msg {
+				t.Errorf("stream %d: got %d bytes back, want %d", i, len(got), len(msg))
+			}
+		}()
+	}
+	wg.Wait()
+	sess.Close()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -10,8 +10,10 @@ import (
 	"github.com/sluice-proxy/sluice/connfilter"
 	"github.com/sluice-proxy/sluice/lb"
 	"github.com/sluice-proxy/sluice/protocols/proxyproto"
+	"github.com/sluice-proxy/sluice/protocols/vmux"
 	"github.com/sluice-proxy/sluice/tcpproxy"
 	"github.com/sluice-proxy/sluice/transport"
+	"github.com/sluice-proxy/sluice/vstream"
 )
 
 // tcpService is one tcp: entry, built and bound.
@@ -167,9 +169,28 @@ func (s *tcpService) reloadFilters() error {
 	return s.cidr.Set(allow, deny)
 }
 
-// serve starts accepting on every listener and the health checks.
+// serve starts accepting on every listener and the health checks. On a vmux
+// listener, each accepted connection is a vmux session whose streams reach
+// the proxy through a vstream.Listener, exactly as sockets do.
 func (s *tcpService) serve(a *app) {
-	for _, l := range s.listeners {
+	for _, raw := range s.listeners {
+		var l net.Listener = raw
+		if s.cfg.Protocol == "vmux" {
+			vl := vstream.NewListener(vstream.Addr{Net: "vmux", Name: raw.Addr().String()}, 64)
+			l = vl
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				// Ends when the proxy's shutdown closes vl: GOAWAY, then
+				// the sessions' open streams drain with the proxy.
+				err := vmux.Serve(context.Background(), raw, vl, vmux.Config{OnClose: func(ss *vmux.Session, err error) {
+					a.log.Debug("vmux session ended", "service", s.cfg.Name, "peer", ss.RemoteAddr().String(), "reason", vmux.Reason(err), "error", err)
+				}})
+				if err != nil {
+					a.log.Error("vmux listener stopped", "service", s.cfg.Name, "addr", raw.Addr().String(), "error", err)
+				}
+			}()
+		}
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
