@@ -17,35 +17,33 @@ import (
 // slows the peers (QUIC's stream limits hold them back) rather than piling
 // streams up.
 //
-// Serve returns when ln fails or is closed (nil then), when vl is closed,
-// or when ctx ends (ctx's error). On return it closes ln and every
-// connection it accepted (CloseWithError with code 0), and has waited for
-// its goroutines.
+// Serve stops accepting when ln fails or is closed, when vl is closed, or
+// when ctx ends. It then closes ln and each connection: when ctx ended, at
+// once; otherwise once the streams it delivered from that connection have
+// been closed (a graceful drain: the consumer of vl, e.g. tcpproxy's
+// Shutdown, decides how long that takes), or the peer closed it. Serve
+// returns when every connection is closed: ctx's error when ctx ended, nil
+// otherwise, or ln's error when accepting failed.
 func Serve(ctx context.Context, ln *quic.Listener, vl *vstream.Listener) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	accepting, stopAccepting := context.WithCancel(ctx)
+	defer stopAccepting()
 	go func() {
 		select {
 		case <-vl.Done():
-			cancel()
-		case <-ctx.Done():
+			stopAccepting()
+		case <-accepting.Done():
 		}
 	}()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer ln.Close()
 	for {
-		conn, err := ln.Accept(ctx)
+		conn, err := ln.Accept(accepting)
 		if err != nil {
-			if ctx.Err() != nil {
-				select {
-				case <-vl.Done():
-					return nil
-				default:
-				}
+			switch {
+			case ctx.Err() != nil:
 				return ctx.Err()
-			}
-			if errors.Is(err, quic.ErrServerClosed) {
+			case accepting.Err() != nil, errors.Is(err, quic.ErrServerClosed):
 				return nil
 			}
 			return err
@@ -53,25 +51,41 @@ func Serve(ctx context.Context, ln *quic.Listener, vl *vstream.Listener) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			deliverStreams(ctx, conn, vl)
+			serveConn(ctx, accepting, conn, vl)
 		}()
 	}
 }
 
-// deliverStreams is the goroutine that hands one connection's streams to
-// vl until the connection, vl or ctx ends.
-func deliverStreams(ctx context.Context, conn *quic.Conn, vl *vstream.Listener) {
+// serveConn is the goroutine of one connection: it hands the connection's
+// streams to vl until accepting ends, then waits for the delivered ones to
+// be closed (or ctx to end) and closes the connection.
+func serveConn(ctx, accepting context.Context, conn *quic.Conn, vl *vstream.Listener) {
 	defer conn.CloseWithError(0, "")
+	var open sync.WaitGroup // delivered streams not yet closed
 	for {
-		s, err := conn.AcceptStream(ctx)
+		s, err := conn.AcceptStream(accepting)
 		if err != nil {
-			return
+			break
 		}
 		st := New(conn, s)
-		if err := vl.Deliver(ctx, st); err != nil {
+		open.Add(1)
+		st.onClose = open.Done
+		if err := vl.Deliver(accepting, st); err != nil {
+			st.onClose = nil
+			open.Done()
 			s.CancelRead(CodeCancel)
 			s.CancelWrite(CodeCancel)
-			return
+			break
 		}
+	}
+	drained := make(chan struct{})
+	go func() {
+		open.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-conn.Context().Done():
+	case <-ctx.Done():
 	}
 }

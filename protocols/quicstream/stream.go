@@ -37,7 +37,8 @@ type Stream struct {
 	wmu       sync.Mutex
 	closed    atomic.Bool
 	closeOnce sync.Once
-	wclosed   bool // the send direction is closed; under wmu
+	wclosed   bool   // the send direction is closed; under wmu
+	onClose   func() // set by Serve before delivery: counts open streams
 }
 
 // New wraps s, a stream of conn. Its Digest is built from conn's
@@ -128,6 +129,9 @@ func (st *Stream) Close() error {
 		}
 		st.wmu.Unlock()
 		st.s.ReleaseStreamCredit()
+		if st.onClose != nil {
+			st.onClose()
+		}
 	})
 	if !first {
 		return st.opError("close", net.ErrClosed)

@@ -155,3 +155,49 @@ func TestServeAndDial(t *testing.T) {
 		t.Fatal("connection still open after Serve returned")
 	}
 }
+
+// TestServeDrains: closing the vstream.Listener stops new streams, but a
+// delivered stream keeps working until it is closed; then its connection
+// is closed and Serve returns.
+func TestServeDrains(t *testing.T) {
+	stls, ctls := testTLS(t)
+	ln := listen(t, stls)
+	vl := vstream.NewListener(nil, 4)
+	served := make(chan error, 1)
+	go func() { served <- Serve(context.Background(), ln, vl) }()
+	conn := dial(t, ln.Addr().String(), ctls)
+	c, err := (&Dialer{Conn: conn}).DialStream(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("ping"))
+	s, err := vl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(s, buf); err != nil {
+		t.Fatal(err)
+	}
+	vl.Close()
+	// The delivered stream still works both ways during the drain.
+	s.Write([]byte("pong"))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "pong" {
+		t.Fatalf("during drain: %q, %v", buf, err)
+	}
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned %v with a stream still open", err)
+	default:
+	}
+	s.Close()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after the last stream closed")
+	}
+	<-conn.Context().Done()
+}

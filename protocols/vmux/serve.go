@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/sluice-proxy/sluice/vstream"
 )
@@ -15,8 +17,9 @@ import (
 // stream waits in its session while vl's backlog is full: a slow consumer
 // slows the peers down rather than piling streams up.
 //
-// Serve returns when ln fails or is closed (nil for net.ErrClosed), when vl
-// is closed, or when ctx ends. Then it closes ln, and:
+// Serve returns when ln fails for good or is closed (nil for net.ErrClosed;
+// running out of descriptors or memory only pauses accepting), when vl is
+// closed, or when ctx ends. Then it closes ln, and:
 //   - when ctx ended, it closes every session at once;
 //   - otherwise it sends GOAWAY on every session, so peers open no new
 //     streams, and waits until their open streams are done.
@@ -54,20 +57,36 @@ type server struct {
 	wg       sync.WaitGroup
 }
 
-// acceptLoop accepts connections until ln fails.
+// Back-off bounds after a temporary accept error.
+const (
+	minAcceptBackoff = 5 * time.Millisecond
+	maxAcceptBackoff = time.Second
+)
+
+// acceptLoop accepts connections until ln fails for good. Running out of
+// descriptors or memory is waited out with a growing pause.
 func (srv *server) acceptLoop(ctx context.Context) error {
+	var delay time.Duration
 	for {
 		c, err := srv.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if !temporary(err) {
+				return err
 			}
-			return err
+			delay = min(max(2*delay, minAcceptBackoff), maxAcceptBackoff)
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			}
+			continue
 		}
+		delay = 0
 		sess := Server(c, srv.cfg)
 		srv.mu.Lock()
 		if srv.stopping {
@@ -80,6 +99,25 @@ func (srv *server) acceptLoop(ctx context.Context) error {
 		srv.mu.Unlock()
 		go srv.deliverStreams(ctx, sess)
 	}
+}
+
+// temporary reports whether an accept error is worth retrying: a lack of
+// descriptors, buffers or memory, an aborted connection, or an error that
+// says so itself.
+func temporary(err error) bool {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		switch errno {
+		case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EINTR, syscall.EAGAIN:
+			return true
+		}
+	}
+	var t interface{ Temporary() bool }
+	if errors.As(err, &t) && t.Temporary() {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // deliverStreams is the goroutine that hands one session's streams to the

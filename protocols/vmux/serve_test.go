@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -222,4 +224,41 @@ func TestServeBackpressure(t *testing.T) {
 		}
 		c.Close()
 	}
+}
+
+// flakyListener fails its first Accepts with EMFILE, then accepts from ln.
+type flakyListener struct {
+	net.Listener
+	fails int
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if l.fails > 0 {
+		l.fails--
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// TestServeRidesOutEMFILE: running out of descriptors pauses accepting; it
+// does not end Serve.
+func TestServeRidesOutEMFILE(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vl := vstream.NewListener(nil, 4)
+	go serveEcho(vl)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, &flakyListener{Listener: ln, fails: 3}, vl, Config{}) }()
+	s := dialSession(t, ln.Addr().String(), Config{})
+	if got, err := roundTrip(s, []byte("hi")); err != nil || string(got) != "hi" {
+		t.Fatalf("after EMFILE: %q, %v", got, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve = %v", err)
+	}
+	vl.Close()
 }
