@@ -36,7 +36,19 @@ type rawPeer struct {
 // raw peer. The session's end is sent on the returned channel.
 func serveRaw(t *testing.T, client bool, cfg Config) (*Session, *rawPeer, <-chan error) {
 	t.Helper()
+	return serveRawSmall(t, client, cfg, 0)
+}
+
+// serveRawSmall is serveRaw with the socket buffers of both ends set to
+// bufSize bytes (when not 0), so that a peer that does not read blocks the
+// session's writes soon.
+func serveRawSmall(t *testing.T, client bool, cfg Config, bufSize int) (*Session, *rawPeer, <-chan error) {
+	t.Helper()
 	c, s := tcpPair(t)
+	if bufSize > 0 {
+		c.(*net.TCPConn).SetReadBuffer(bufSize)
+		s.(*net.TCPConn).SetWriteBuffer(bufSize)
+	}
 	ended := make(chan error, 1)
 	cfg.OnClose = func(_ *Session, err error) { ended <- err }
 	var sess *Session
@@ -202,8 +214,7 @@ func TestHandshakeTimeout(t *testing.T) {
 // TestPeerStopsReading: a peer that grants a huge window and then reads
 // nothing ends its session with ErrWriteTimeout; the blocked Write returns.
 func TestPeerStopsReading(t *testing.T) {
-	sess, peer, ended := serveRaw(t, false, Config{WriteTimeout: 300 * time.Millisecond})
-	peer.c.(*net.TCPConn).SetReadBuffer(4096)
+	sess, peer, ended := serveRawSmall(t, false, Config{WriteTimeout: 300 * time.Millisecond}, 4096)
 	peer.send(helloBytes(MaxWindow, MaxFrameSizeLimit, 100), fr(FrameOpen, 0, 1, nil))
 	st, err := sess.Accept(context.Background())
 	if err != nil {
@@ -224,8 +235,7 @@ func TestPeerStopsReading(t *testing.T) {
 // TestControlFlood: a peer that sends PINGs and never reads the answers
 // ends its session with ErrControlFlood.
 func TestControlFlood(t *testing.T) {
-	_, peer, ended := serveRaw(t, false, Config{})
-	peer.c.(*net.TCPConn).SetReadBuffer(4096)
+	_, peer, ended := serveRawSmall(t, false, Config{}, 4096)
 	peer.send(helloBytes(64<<10, 16<<10, 100))
 	pings := make([]byte, 0, 1024*17)
 	for i := range 1024 {
