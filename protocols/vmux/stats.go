@@ -5,8 +5,9 @@ import "sync/atomic"
 // Stats is a snapshot of a Session's counters.
 type Stats struct {
 	// StreamsOpened counts streams this side opened; StreamsAccepted
-	// those the peer opened and this side took; StreamsRefused those the
-	// peer opened that were refused (over MaxStreams, or after GOAWAY).
+	// those the peer opened that were admitted (queued for Accept);
+	// StreamsRefused those the peer opened that were refused (over
+	// MaxStreams, or after GOAWAY).
 	StreamsOpened, StreamsAccepted, StreamsRefused uint64
 	// ResetsSent and ResetsReceived count RESET frames.
 	ResetsSent, ResetsReceived uint64
