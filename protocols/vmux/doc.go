@@ -19,6 +19,10 @@
 //	sess := vmux.Client(conn, vmux.Config{})
 //	st, _ := sess.Open(ctx) // a net.Conn with CloseWrite
 //
+// or, as a proxy's upstream dialer keeping one session per server:
+//
+//	cfg.Dial = vstream.DialFunc(&vmux.Dialer{}) // streams to the balancer's addresses
+//
 // # Wire format
 //
 // Both sides send frames; all integers are big-endian. A frame is a 9-byte
