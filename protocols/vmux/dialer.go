@@ -110,18 +110,19 @@ func (d *Dialer) connect(ctx context.Context, addr string, e *dialEntry) {
 		close(e.ready)
 		return
 	}
-	e.sess = Client(c, d.Config)
-	d.mu.Lock()
+	sess := Client(c, d.Config)
+	d.mu.Lock() // forget reads e.sess under d.mu
+	e.sess = sess
 	closed := d.closed
 	d.mu.Unlock()
 	if closed {
-		e.sess.Close()
+		sess.Close()
 	}
 	close(e.ready)
 	// Forget the session when it ends, so that it is not kept in memory.
 	go func() {
-		<-e.sess.Done()
-		d.forget(addr, e.sess)
+		<-sess.Done()
+		d.forget(addr, sess)
 	}()
 }
 
