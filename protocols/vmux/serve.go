@@ -125,6 +125,7 @@ func temporary(err error) bool {
 func (srv *server) deliverStreams(ctx context.Context, sess *Session) {
 	defer srv.wg.Done()
 	defer func() {
+		<-sess.finished // its OnClose has run: Serve returns after every one
 		srv.mu.Lock()
 		delete(srv.sessions, sess)
 		srv.mu.Unlock()

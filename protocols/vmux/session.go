@@ -51,6 +51,7 @@ type Session struct {
 	w writer
 
 	done     chan struct{}
+	finished chan struct{} // closed once OnClose has returned
 	once     sync.Once
 	err      error // why the session ended; set before done closes
 	counters counters
@@ -78,6 +79,7 @@ func newSession(conn net.Conn, cfg Config, client bool) *Session {
 		acceptReady: make(chan struct{}, 1),
 		pings:       make(map[uint64]chan struct{}),
 		done:        make(chan struct{}),
+		finished:    make(chan struct{}),
 	}
 	s.nextID = 2
 	if client {
@@ -359,6 +361,7 @@ func (s *Session) fail(err error) {
 		if s.cfg.OnClose != nil {
 			s.cfg.OnClose(s, err)
 		}
+		close(s.finished)
 	})
 }
 
