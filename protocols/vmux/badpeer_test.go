@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -39,14 +40,14 @@ func serveRaw(t *testing.T, client bool, cfg Config) (*Session, *rawPeer, <-chan
 	return serveRawSmall(t, client, cfg, 0)
 }
 
-// serveRawSmall is serveRaw with the socket buffers of both ends set to
+// serveRawSmall is serveRaw with the session's socket send buffer set to
 // bufSize bytes (when not 0), so that a peer that does not read blocks the
-// session's writes soon.
+// session's writes sooner. (Shrinking the raw peer's receive buffer too can
+// stall loopback TCP in the other direction as well.)
 func serveRawSmall(t *testing.T, client bool, cfg Config, bufSize int) (*Session, *rawPeer, <-chan error) {
 	t.Helper()
 	c, s := tcpPair(t)
 	if bufSize > 0 {
-		c.(*net.TCPConn).SetReadBuffer(bufSize)
 		s.(*net.TCPConn).SetWriteBuffer(bufSize)
 	}
 	ended := make(chan error, 1)
@@ -108,7 +109,8 @@ func waitEnd(t *testing.T, ended <-chan error) error {
 	case err := <-ended:
 		return err
 	case <-time.After(10 * time.Second):
-		t.Fatal("session did not end")
+		buf := make([]byte, 1<<20)
+		t.Fatalf("session did not end; goroutines:\n%s", buf[:runtime.Stack(buf, true)])
 		return nil
 	}
 }
