@@ -16,6 +16,7 @@
 package main
 
 import (
+
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +27,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluice-proxy/sluice/bench/internal/procmem"
 )
 
 func main() {
@@ -40,9 +43,9 @@ func main() {
 		log.Fatal("idleconns: -conns and -parallel must be >= 1")
 	}
 
-	var before procMem
+	var before procmem.Mem
 	if *pid != 0 {
-		m, err := readProcTreeMem(*pid)
+		m, err := procmem.ReadTree(*pid)
 		if err != nil {
 			log.Fatalf("idleconns: %v", err)
 		}
@@ -57,9 +60,9 @@ func main() {
 	}
 
 	time.Sleep(*settle) // a benchmark tool: let the proxy finish its bookkeeping
-	var after procMem
+	var after procmem.Mem
 	if *pid != 0 {
-		m, err := readProcTreeMem(*pid)
+		m, err := procmem.ReadTree(*pid)
 		if err != nil {
 			log.Fatalf("idleconns: %v", err)
 		}
@@ -69,9 +72,9 @@ func main() {
 
 	n := float64(len(cs))
 	fmt.Printf("idleconns addr=%s pid=%d procs=%d conns=%d rss_before_kib=%d rss_after_kib=%d rss_kib_per_conn=%.2f pss_before_kib=%d pss_after_kib=%d pss_kib_per_conn=%.2f alive_after=%d\n",
-		*addr, *pid, after.procs, len(cs),
-		before.rssKiB, after.rssKiB, float64(after.rssKiB-before.rssKiB)/n,
-		before.pssKiB, after.pssKiB, float64(after.pssKiB-before.pssKiB)/n,
+		*addr, *pid, after.Procs, len(cs),
+		before.RSSKiB, after.RSSKiB, float64(after.RSSKiB-before.RSSKiB)/n,
+		before.PSSKiB, after.PSSKiB, float64(after.PSSKiB-before.PSSKiB)/n,
 		alive)
 	if alive != len(cs) {
 		fmt.Fprintf(os.Stderr, "idleconns: only %d of %d connections still echo after measuring\n", alive, len(cs))

@@ -18,6 +18,7 @@
 package main
 
 import (
+
 	"flag"
 	"fmt"
 	"log"
@@ -25,6 +26,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluice-proxy/sluice/bench/internal/procmem"
 )
 
 func main() {
@@ -43,9 +46,9 @@ func main() {
 	if err != nil {
 		log.Fatalf("udpidle: %v", err)
 	}
-	var before procMem
+	var before procmem.Mem
 	if *pid != 0 {
-		if before, err = readProcTreeMem(*pid); err != nil {
+		if before, err = procmem.ReadTree(*pid); err != nil {
 			log.Fatalf("udpidle: %v", err)
 		}
 	}
@@ -75,17 +78,17 @@ func main() {
 		log.Fatalf("udpidle: created %d of %d: %v", min(next.Load(), int64(*sessions))-failed.Load(), *sessions, firstErr.Load())
 	}
 	time.Sleep(*settle) // a benchmark tool: let the proxy finish its bookkeeping
-	var after procMem
+	var after procmem.Mem
 	if *pid != 0 {
-		if after, err = readProcTreeMem(*pid); err != nil {
+		if after, err = procmem.ReadTree(*pid); err != nil {
 			log.Fatalf("udpidle: %v", err)
 		}
 	}
 	n := float64(*sessions)
 	fmt.Printf("udpidle addr=%s pid=%d procs=%d sessions=%d rss_before_kib=%d rss_after_kib=%d rss_kib_per_session=%.2f pss_before_kib=%d pss_after_kib=%d pss_kib_per_session=%.2f\n",
-		*addr, *pid, after.procs, *sessions,
-		before.rssKiB, after.rssKiB, float64(after.rssKiB-before.rssKiB)/n,
-		before.pssKiB, after.pssKiB, float64(after.pssKiB-before.pssKiB)/n)
+		*addr, *pid, after.Procs, *sessions,
+		before.RSSKiB, after.RSSKiB, float64(after.RSSKiB-before.RSSKiB)/n,
+		before.PSSKiB, after.PSSKiB, float64(after.PSSKiB-before.PSSKiB)/n)
 }
 
 // sourceIP is the i-th client address: 127.1.0.1, 127.1.0.2, … skipping

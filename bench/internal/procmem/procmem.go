@@ -1,4 +1,6 @@
-package main
+// Package procmem reads the memory of a process tree from /proc, for the
+// side-by-side harnesses' idle-cost measurements.
+package procmem
 
 import (
 	"bufio"
@@ -10,25 +12,25 @@ import (
 	"strings"
 )
 
-// procMem is the memory of a process tree in KiB.
-type procMem struct {
-	procs  int   // processes summed
-	rssKiB int64 // VmRSS from /proc/PID/status
-	pssKiB int64 // Pss from /proc/PID/smaps_rollup (shared pages split among sharers)
+// Mem is the memory of a process tree in KiB.
+type Mem struct {
+	Procs  int   // processes summed
+	RSSKiB int64 // VmRSS from /proc/PID/status
+	PSSKiB int64 // Pss from /proc/PID/smaps_rollup (shared pages split among sharers)
 }
 
-// readProcTreeMem sums the memory of pid and all its descendants.
-func readProcTreeMem(pid int) (procMem, error) {
+// ReadTree sums the memory of pid and all its descendants.
+func ReadTree(pid int) (Mem, error) {
 	pids, err := procTree(pid)
 	if err != nil {
-		return procMem{}, err
+		return Mem{}, err
 	}
-	var m procMem
+	var m Mem
 	for _, p := range pids {
 		rss, err := statusField(p, "status", "VmRSS:")
 		if err != nil {
 			if p == pid {
-				return procMem{}, err
+				return Mem{}, err
 			}
 			continue // a child that exited meanwhile
 		}
@@ -36,9 +38,9 @@ func readProcTreeMem(pid int) (procMem, error) {
 		if err != nil {
 			pss = 0
 		}
-		m.procs++
-		m.rssKiB += rss
-		m.pssKiB += pss
+		m.Procs++
+		m.RSSKiB += rss
+		m.PSSKiB += pss
 	}
 	return m, nil
 }
