@@ -29,6 +29,9 @@ type app struct {
 	reg        *prometheus.Registry
 	metrics    *tcpproxy.Metrics
 	udpMetrics *udpproxy.Metrics
+	// vmuxClosed counts ended vmux sessions by service and reason
+	// (vmux.Reason: a clean end, or the protocol fault that ended it).
+	vmuxClosed *prometheus.CounterVec
 
 	services    []*tcpService
 	udpServices []*udpService
@@ -60,6 +63,11 @@ func start(cfg *Config, logw io.Writer) (_ *app, err error) {
 	if a.udpMetrics, err = udpproxy.NewMetrics(a.reg); err != nil {
 		return nil, err
 	}
+	a.vmuxClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_vmux_sessions_closed_total",
+		Help: "vmux sessions ended on a protocol: vmux listener, by service and reason (malformed frames, flow-control violations, timeouts, clean ends).",
+	}, []string{"service", "reason"})
+	a.reg.MustRegister(a.vmuxClosed)
 	defer func() {
 		if err != nil {
 			a.closeListeners()

@@ -289,8 +289,29 @@ func TestVmuxListener(t *testing.T) {
 	}
 	wg.Wait()
 	sess.Close()
+
+	// A peer that sends garbage ends only its own session, counted.
+	bad, err := net.Dial("tcp", a.services[0].listeners[0].Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Write([]byte("\xff\xff\xff\xffGET / HTTP/1.1\r\n\r\n"))
+	io.Copy(io.Discard, bad) // the server closes the session
+	bad.Close()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	var n float64
+	mfs, _ := a.reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "sluice_vmux_sessions_closed_total" {
+			for _, m := range mf.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	if n < 2 {
+		t.Errorf("sluice_vmux_sessions_closed_total = %v, want both sessions counted", n)
 	}
 }

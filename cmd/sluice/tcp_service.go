@@ -184,7 +184,9 @@ func (s *tcpService) serve(a *app) {
 				// Ends when the proxy's shutdown closes vl: GOAWAY, then
 				// the sessions' open streams drain with the proxy.
 				err := vmux.Serve(context.Background(), raw, vl, vmux.Config{OnClose: func(ss *vmux.Session, err error) {
-					a.log.Debug("vmux session ended", "service", s.cfg.Name, "peer", ss.RemoteAddr().String(), "reason", vmux.Reason(err), "error", err)
+					reason := vmux.Reason(err)
+					a.vmuxClosed.WithLabelValues(s.cfg.Name, reason).Inc()
+					a.log.Debug("vmux session ended", "service", s.cfg.Name, "peer", ss.RemoteAddr().String(), "reason", reason, "error", err)
 				}})
 				if err != nil {
 					a.log.Error("vmux listener stopped", "service", s.cfg.Name, "addr", raw.Addr().String(), "error", err)
