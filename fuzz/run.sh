@@ -1,9 +1,11 @@
 #!/bin/sh
 # Usage: fuzz/run.sh SECONDS
 #
-# Fuzzes every Fuzz* target found in fuzz/*_test.go for SECONDS each, one
-# after the other, and exits non-zero at the first target that fails (its
-# failing input is then under fuzz/testdata/fuzz/<Target>/).
+# Fuzzes every Fuzz* target in the module for SECONDS each, one after the
+# other: the targets in fuzz/ (parsers as sluice uses them) and those kept
+# beside unexported parsers in their own packages (udpproxy's control-message
+# parser). Exits non-zero at the first target that fails; its failing input
+# is then under <package>/testdata/fuzz/<Target>/.
 set -eu
 
 secs=${1:-}
@@ -15,13 +17,16 @@ case $secs in
 esac
 
 cd "$(dirname "$0")/.."
-targets=$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' fuzz/*_test.go | sort -u)
-if [ -z "$targets" ]; then
-	echo "$0: no Fuzz* targets in fuzz/*_test.go" >&2
+found=$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz' | sort)
+if [ -z "$found" ]; then
+	echo "$0: no Fuzz* targets found" >&2
 	exit 1
 fi
 
-for name in $targets; do
-	echo "== $name: ${secs}s"
-	go test ./fuzz -run '^$' -fuzz "^${name}\$" -fuzztime "${secs}s"
+for file in $found; do
+	pkg=./$(dirname "$file")
+	for name in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$file"); do
+		echo "== $pkg $name: ${secs}s"
+		go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "${secs}s"
+	done
 done
