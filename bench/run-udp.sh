@@ -41,6 +41,8 @@
 # The report (markdown) goes to stdout, progress to stderr.
 # Caveat: on a small machine the load generator, the echo and the proxy share the cores; that is the same for all targets.
 set -uo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
@@ -78,18 +80,6 @@ TMP=$(mktemp -d /tmp/sluice-udpbench.XXXXXX)
 BIN=$TMP/bin
 STARTED=() # PIDs (each its own process group) to kill on exit
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-
-cleanup() {
-	local pid
-	for pid in "${STARTED[@]}"; do
-		kill -TERM -- "-$pid" 2>/dev/null
-	done
-	for pid in "${STARTED[@]}"; do
-		wait "$pid" 2>/dev/null
-	done
-	if [[ $KEEP_TMP == 1 ]]; then log "temp dir kept: $TMP"; else rm -rf "$TMP"; fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -115,7 +105,6 @@ fi
 
 declare -A SKIP # target -> reason it has no figures at all
 declare -A VERSION
-have() { command -v "$1" >/dev/null 2>&1; }
 
 log "building load generators into $BIN"
 (cd "$REPO" && go build -o "$BIN/" ./bench/udpsidebyside/udpecho ./bench/udpsidebyside/udpload ./bench/udpsidebyside/udpidle) || {
@@ -192,30 +181,6 @@ wait_free() {
 		sleep 0.1
 	done
 	return 1
-}
-
-# spawn LOG CMD...: start CMD in its own session/process group; sets PID.
-spawn() {
-	local logf=$1
-	shift
-	setsid "$@" </dev/null >"$logf" 2>&1 &
-	PID=$!
-	STARTED+=("$PID")
-}
-
-# stop PID: TERM the process group, KILL after 5 s.
-stop() {
-	local pid=$1 i
-	kill -TERM -- "-$pid" 2>/dev/null
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL -- "-$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	local keep=()
-	for i in "${STARTED[@]}"; do [[ $i == "$pid" ]] || keep+=("$i"); done
-	STARTED=("${keep[@]}")
 }
 
 start_echo() { # PORT [-offload]
@@ -309,21 +274,6 @@ start_target() {
 	fi
 }
 
-stop_target() { [[ $TPID != 0 ]] && stop "$TPID"; TPID=0; }
-
-# tree_cpu PID: CPU seconds (user+sys, including reaped children) of PID and its live descendants.
-tree_pids() {
-	local c
-	echo "$1"
-	for c in $(pgrep -P "$1"); do tree_pids "$c"; done
-}
-tree_cpu() {
-	local p
-	for p in $(tree_pids "$1"); do
-		sed 's/.*) //' "/proc/$p/stat" 2>/dev/null
-	done | awk -v hz="$(getconf CLK_TCK)" '{t += $12 + $13 + $14 + $15} END {printf "%.3f", t / hz}'
-}
-
 # slab_kib: the kernel's slab memory, system-wide (sockets, files, epoll items live there).
 slab_kib() { awk '/^Slab:/ {print $2}' /proc/meminfo; }
 
@@ -331,8 +281,6 @@ slab_kib() { awk '/^Slab:/ {print $2}' /proc/meminfo; }
 
 declare -A VALS # "metric target" -> space-separated values, one per round
 declare -A CELLNOTE
-add() { VALS["$1 $2"]+="$3 "; }
-kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
 run_pps() { # TARGET PORT KEY [-offload]
 	local out k=$3
@@ -412,29 +360,12 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- report
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-value() { [[ -n ${VALS["$1 $2"]:-} ]] && median <<<"${VALS["$1 $2"]}"; }
 fmt() { # METRIC VALUE
 	case $1 in
 	pps | pps_gso | *_lost) printf '%.0f' "$2" ;;
 	idle_*) printf '%.2f' "$2" ;;
 	*) printf '%.1f' "$2" ;;
 	esac
-}
-cell() { # METRIC TARGET
-	local v
-	v=$(value "$1" "$2")
-	if [[ -n $v ]]; then fmt "$1" "$v"
-	elif [[ -n ${SKIP[$2]:-} ]]; then printf '%s' "${SKIP[$2]%% (*}"
-	elif [[ -n ${CELLNOTE["$1 $2"]:-} ]]; then printf '%s' "${CELLNOTE["$1 $2"]}"
-	elif [[ -n ${CELLNOTE["${ROW_METRIC[$1]} $2"]:-} ]]; then printf '%s' "${CELLNOTE["${ROW_METRIC[$1]} $2"]}"
-	else printf '—'; fi
-}
-ratio() { # METRIC A B -> A/B or empty
-	local a b
-	a=$(value "$1" "$2")
-	b=$(value "$1" "$3")
-	[[ -n $a && -n $b ]] && awk -v a="$a" -v b="$b" 'BEGIN {if (b > 0) printf "%.2f", a / b}'
 }
 
 ROWS=(
@@ -458,22 +389,6 @@ declare -A ROW_METRIC=([pps]=pps [pps_cpu]=pps [pps_p50]=pps [pps_p99]=pps [pps_
 
 PEERS=()
 for t in $TARGETS; do [[ $t != sluice && $t != haproxy ]] && PEERS+=("$t"); done
-
-# check LABEL METRIC PEER MIN: PASS when sluice/PEER >= MIN.  check_max LABEL METRIC MAX: PASS when sluice <= MAX.
-check() {
-	local r
-	r=$(ratio "$2" sluice "$3")
-	if [[ -z $r ]]; then printf -- '- %s: N/A (no figure for sluice or %s)\n' "$1" "$3"
-	elif awk -v r="$r" -v m="$4" 'BEGIN {exit !(r >= m)}'; then printf -- '- %s: **PASS** (%s×)\n' "$1" "$r"
-	else printf -- '- %s: **FAIL** (%s×)\n' "$1" "$r"; fi
-}
-check_max() {
-	local v
-	v=$(value "$2" sluice)
-	if [[ -z $v ]]; then printf -- '- %s: N/A (no figure for sluice)\n' "$1"
-	elif awk -v v="$v" -v m="$3" 'BEGIN {exit !(v <= m)}'; then printf -- '- %s: **PASS** (%s KiB)\n' "$1" "$(fmt "$2" "$v")"
-	else printf -- '- %s: **FAIL** (%s KiB)\n' "$1" "$(fmt "$2" "$v")"; fi
-}
 
 report() {
 	local t row key label dir m line

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# lib.sh — process control, measurement bookkeeping and ratio helpers shared by run-tcp.sh and run-udp.sh.
+# Sourced, not run: the functions use the caller's globals (STARTED, TPID, VALS, TMP, KEEP_TMP, ...).
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+
+cleanup() {
+	local pid
+	for pid in "${STARTED[@]}"; do
+		kill -TERM -- "-$pid" 2>/dev/null
+	done
+	for pid in "${STARTED[@]}"; do
+		wait "$pid" 2>/dev/null
+	done
+	if [[ $KEEP_TMP == 1 ]]; then log "temp dir kept: $TMP"; else rm -rf "$TMP"; fi
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# spawn LOG CMD...: start CMD in its own session/process group; sets PID.
+spawn() {
+	local logf=$1
+	shift
+	setsid "$@" </dev/null >"$logf" 2>&1 &
+	PID=$!
+	STARTED+=("$PID")
+}
+
+# stop PID: TERM the process group, KILL after 5 s.
+stop() {
+	local pid=$1 i
+	kill -TERM -- "-$pid" 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL -- "-$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	local keep=()
+	for i in "${STARTED[@]}"; do [[ $i == "$pid" ]] || keep+=("$i"); done
+	STARTED=("${keep[@]}")
+}
+
+# tree_cpu PID: CPU seconds (user+sys, including reaped children) of PID and its live descendants.
+tree_pids() {
+	local c
+	echo "$1"
+	for c in $(pgrep -P "$1"); do tree_pids "$c"; done
+}
+
+tree_cpu() {
+	local p
+	for p in $(tree_pids "$1"); do
+		sed 's/.*) //' "/proc/$p/stat" 2>/dev/null
+	done | awk -v hz="$(getconf CLK_TCK)" '{t += $12 + $13 + $14 + $15} END {printf "%.3f", t / hz}'
+}
+
+stop_target() { [[ $TPID != 0 ]] && stop "$TPID"; TPID=0; }
+
+add() { VALS["$1 $2"]+="$3 "; }
+
+kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+value() { [[ -n ${VALS["$1 $2"]:-} ]] && median <<<"${VALS["$1 $2"]}"; }
+
+cell() { # METRIC TARGET
+	local v
+	v=$(value "$1" "$2")
+	if [[ -n $v ]]; then fmt "$1" "$v"
+	elif [[ -n ${SKIP[$2]:-} ]]; then printf '%s' "${SKIP[$2]%% (*}"
+	elif [[ -n ${CELLNOTE["$1 $2"]:-} ]]; then printf '%s' "${CELLNOTE["$1 $2"]}"
+	elif [[ -n ${CELLNOTE["${ROW_METRIC[$1]} $2"]:-} ]]; then printf '%s' "${CELLNOTE["${ROW_METRIC[$1]} $2"]}"
+	else printf '—'; fi
+}
+
+ratio() { # METRIC A B -> A/B or empty
+	local a b
+	a=$(value "$1" "$2")
+	b=$(value "$1" "$3")
+	[[ -n $a && -n $b ]] && awk -v a="$a" -v b="$b" 'BEGIN {if (b > 0) printf "%.2f", a / b}'
+}
+
+# check LABEL METRIC PEER MIN: PASS when sluice/PEER >= MIN.  check_max LABEL METRIC MAX: PASS when sluice <= MAX.
+check() {
+	local r
+	r=$(ratio "$2" sluice "$3")
+	if [[ -z $r ]]; then printf -- '- %s: N/A (no figure for sluice or %s)\n' "$1" "$3"
+	elif awk -v r="$r" -v m="$4" 'BEGIN {exit !(r >= m)}'; then printf -- '- %s: **PASS** (%s×)\n' "$1" "$r"
+	else printf -- '- %s: **FAIL** (%s×)\n' "$1" "$r"; fi
+}
+
+check_max() {
+	local v
+	v=$(value "$2" sluice)
+	if [[ -z $v ]]; then printf -- '- %s: N/A (no figure for sluice)\n' "$1"
+	elif awk -v v="$v" -v m="$3" 'BEGIN {exit !(v <= m)}'; then printf -- '- %s: **PASS** (%s KiB)\n' "$1" "$(fmt "$2" "$v")"
+	else printf -- '- %s: **FAIL** (%s KiB)\n' "$1" "$(fmt "$2" "$v")"; fi
+}
