@@ -39,12 +39,7 @@ func (p *Proxy) handle(ctx context.Context, c net.Conn, d *vstream.Digest, relea
 			}
 			rel, err := p.cfg.Filter.Check(ctx, in)
 			if err != nil {
-				reason := "rejected"
-				var re *connfilter.RejectError
-				if errors.As(err, &re) {
-					reason = re.Reason
-				}
-				p.reject(c, d, reason, err)
+				p.reject(c, d, connfilter.Reason(err), err)
 				return
 			}
 			if rel != nil {

@@ -246,11 +246,7 @@ func (p *Proxy) acceptFilter() connfilter.Filter {
 
 // onReject counts and logs a connection the filters turned away.
 func (p *Proxy) onReject(in *connfilter.Info, err error) {
-	reason := "rejected"
-	var re *connfilter.RejectError
-	if errors.As(err, &re) {
-		reason = re.Reason
-	}
+	reason := connfilter.Reason(err)
 	if p.metrics != nil {
 		p.metrics.rejected(reason)
 	}
