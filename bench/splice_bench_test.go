@@ -197,29 +197,16 @@ func BenchmarkSplicePingPong(b *testing.B) {
 	}
 }
 
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(tb testing.TB) (streamConn, streamConn) {
+// tcpPair returns both ends of a loopback TCP connection, closed when the
+// benchmark ends.
+func tcpPair(tb testing.TB) (streamConn, streamConn) { return tcpConns(tb) }
+
+// tcpConns is tcpPair with the concrete type.
+func tcpConns(tb testing.TB) (*net.TCPConn, *net.TCPConn) {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s := <-accepted
-	if s == nil {
-		tb.Fatal("accept failed")
-	}
+	c, s := tcpPairNoCleanup(tb)
 	tb.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
+	return c, s
 }
 
 // unixPair returns a connected pair of stream Unix sockets.
@@ -330,7 +317,8 @@ func openFDs(b *testing.B) int {
 }
 
 // tcpPairNoCleanup is tcpPair for callers that close the conns themselves.
-func tcpPairNoCleanup(tb testing.TB) (streamConn, streamConn) {
+func tcpPairNoCleanup(tb testing.TB) (*net.TCPConn, *net.TCPConn) {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)

@@ -88,35 +88,10 @@ func BenchmarkPipe(b *testing.B) {
 	}
 }
 
-// vsTCPPair returns the two ends of a loopback TCP connection.
-func vsTCPPair(b *testing.B) (*net.TCPConn, *net.TCPConn) {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := <-accepted
-	if s == nil {
-		b.Fatal("accept failed")
-	}
-	b.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
-
 // vsSessions returns a client and a server vmux session over loopback TCP.
 func vsSessions(b *testing.B, cfg vmux.Config) (*vmux.Session, *vmux.Session) {
 	b.Helper()
-	c, s := vsTCPPair(b)
+	c, s := tcpConns(b)
 	cs, ss := vmux.Client(c, cfg), vmux.Server(s, cfg)
 	b.Cleanup(func() { cs.Close(); ss.Close() })
 	return cs, ss
@@ -127,7 +102,7 @@ func vsSessions(b *testing.B, cfg vmux.Config) (*vmux.Session, *vmux.Session) {
 func BenchmarkVmuxStream(b *testing.B) {
 	for _, size := range vsSizes {
 		b.Run(fmt.Sprintf("tcp/%dKiB", size>>10), func(b *testing.B) {
-			w, r := vsTCPPair(b)
+			w, r := tcpConns(b)
 			got := make(chan int64, 1)
 			go vsDrain(r, 32<<10, got)
 			vsPush(b, w, size, got)
@@ -245,7 +220,7 @@ func BenchmarkRelay(b *testing.B) {
 				var w vstream.Stream
 				switch front {
 				case "tcp":
-					c, s := vsTCPPair(b)
+					c, s := tcpConns(b)
 					go vsRelay(b, s, upstream)
 					w = c
 				case "vmux":
