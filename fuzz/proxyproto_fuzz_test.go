@@ -6,10 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -296,31 +293,4 @@ func TestProxyHeaderSeeds(t *testing.T) {
 // TestProxyHeaderCorpus checks that every seed is also a corpus file with the
 // same bytes, so `go test ./fuzz` and the fuzzer start from the same inputs.
 // SLUICE_UPDATE_CORPUS=1 writes the files instead.
-func TestProxyHeaderCorpus(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzProxyHeader")
-	for name, seed := range proxyHeaderSeeds() {
-		path := filepath.Join(dir, name)
-		if os.Getenv("SLUICE_UPDATE_CORPUS") != "" {
-			body := "go test fuzz v1\n[]byte(" + strconv.Quote(string(seed)) + ")\n"
-			if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		body, err := os.ReadFile(path)
-		if err != nil {
-			t.Errorf("seed %s has no corpus file: %v", name, err)
-			continue
-		}
-		lines := strings.Split(strings.TrimSuffix(string(body), "\n"), "\n")
-		if len(lines) != 2 || lines[0] != "go test fuzz v1" ||
-			!strings.HasPrefix(lines[1], "[]byte(") || !strings.HasSuffix(lines[1], ")") {
-			t.Errorf("%s: not a one-value go test fuzz v1 file", path)
-			continue
-		}
-		got, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
-		if err != nil || got != string(seed) {
-			t.Errorf("%s: holds %q (%v), seed is %q", path, got, err, seed)
-		}
-	}
-}
+func TestProxyHeaderCorpus(t *testing.T) { checkCorpus(t, "FuzzProxyHeader", proxyHeaderSeeds()) }
