@@ -62,6 +62,12 @@ func TestManyConcurrentClients(t *testing.T) {
 	if got := h.sessions(); got != clients {
 		t.Errorf("sessions held = %d, want %d", got, clients)
 	}
+	for _, e := range []*echoServer{a, b} {
+		if n := h.metric(t, "sluice_udp_upstream_sessions_active", "upstream", e.addr); n != clients/2 {
+			t.Errorf("round robin gave %s %v sessions, want %d", e.addr, n, clients/2)
+		}
+	}
+	h.stop(t) // publishes the counts of replies the clients may have read first
 	var up, down float64
 	for _, e := range []*echoServer{a, b} {
 		up += h.metric(t, "sluice_udp_datagrams_total", "upstream", e.addr, "direction", "upstream")
@@ -69,11 +75,6 @@ func TestManyConcurrentClients(t *testing.T) {
 	}
 	if up != clients*rounds || down != clients*rounds {
 		t.Errorf("datagrams up %v down %v, want %d each", up, down, clients*rounds)
-	}
-	for _, e := range []*echoServer{a, b} {
-		if n := h.metric(t, "sluice_udp_upstream_sessions_active", "upstream", e.addr); n != clients/2 {
-			t.Errorf("round robin gave %s %v sessions, want %d", e.addr, n, clients/2)
-		}
 	}
 }
 
@@ -306,6 +307,9 @@ func TestZeroLengthDatagram(t *testing.T) {
 			t.Fatalf("upstream got %q", got)
 		}
 	}
+	// Replies are counted after they are sent, so the client may read one
+	// before it is counted; stopping the proxy publishes every count.
+	h.stop(t)
 	if v := h.metric(t, "sluice_udp_datagrams_total", "direction", "downstream"); v != 3 {
 		t.Errorf("downstream datagrams = %v", v)
 	}
