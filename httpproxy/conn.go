@@ -1,0 +1,229 @@
+package httpproxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-proxy/sluice/protocols/http1"
+	"github.com/sluice-proxy/sluice/vstream"
+)
+
+// Read phases of a client connection, which pick the read deadline.
+const (
+	readIdle int32 = iota // waiting for the first byte of a request
+	readHead              // inside a request head
+	readBody              // reading a request body
+	readDone              // not reading
+)
+
+// h1conn is one client connection speaking HTTP/1.x.
+type h1conn struct {
+	svc  *Service
+	c    net.Conn
+	r    *http1.Reader
+	in   connReader
+	wbuf []byte
+	req  http1.Request
+	resp http1.Response
+	sess Session
+	// upw is the buffer requests are written upstream from; the request
+	// body goroutine has its own (bodyBuf).
+	upw     []byte
+	bodyBuf []byte
+	scratch []byte
+
+	// State of the current request.
+	bodyDone     bool   // the request body has been read to its end
+	bodyStreamed bool   // some of the request body went upstream in a stream (no retry)
+	inlineBody   []byte // a small request body, kept for retries
+	respStarted  bool   // a response head arrived from the current upstream
+	upBodyDone   bool   // the current upstream's response body was read to its end
+}
+
+// connReader is the io.Reader under the client's http1.Reader. It moves
+// the read deadline from the idle bound to the head bound when the first
+// byte of a request arrives, and refreshes it for each body read.
+type connReader struct {
+	c     net.Conn
+	to    *Timeouts
+	state atomic.Int32
+	got   bool // a byte of the current head has arrived
+}
+
+func (r *connReader) Read(p []byte) (int, error) {
+	st := r.state.Load()
+	if st == readBody && r.to.BodyRead > 0 {
+		r.c.SetReadDeadline(time.Now().Add(r.to.BodyRead))
+	}
+	n, err := r.c.Read(p)
+	if n > 0 && st == readIdle {
+		r.got = true
+		if r.state.CompareAndSwap(readIdle, readHead) && r.to.HeaderRead > 0 {
+			r.c.SetReadDeadline(time.Now().Add(r.to.HeaderRead))
+		}
+	}
+	return n, err
+}
+
+// newConn readies an h1conn for c, reusing one from the Service's pool.
+func (s *Service) newConn(c net.Conn, d *vstream.Digest) *h1conn {
+	hc, _ := s.connPool.Get().(*h1conn)
+	if hc == nil {
+		hc = &h1conn{svc: s}
+		hc.in.to = &s.to
+		hc.r = http1.NewReader(&hc.in, s.cfg.Limits)
+		hc.sess.c = hc
+		hc.sess.Request = &hc.req
+		hc.sess.Response = &hc.resp
+	} else {
+		hc.r.Reset(&hc.in)
+	}
+	hc.c = c
+	hc.in.c = c
+	hc.in.state.Store(readIdle)
+	hc.sess.Digest = d
+	return hc
+}
+
+func (s *Service) freeConn(hc *h1conn) {
+	hc.c, hc.in.c, hc.sess.Digest = nil, nil, nil
+	hc.sess.Ctx, hc.sess.Peer, hc.sess.LastError = nil, nil, nil
+	hc.r.Reset(nil)
+	if cap(hc.wbuf) > 64<<10 {
+		hc.wbuf = nil
+	}
+	if cap(hc.upw) > 64<<10 {
+		hc.upw = nil
+	}
+	s.connPool.Put(hc)
+}
+
+// serveConn serves requests on c until it ends.
+func (s *Service) serveConn(ctx context.Context, c net.Conn, d *vstream.Digest) {
+	hc := s.newConn(c, d)
+	defer s.freeConn(hc)
+	defer c.Close()
+	if !s.track(hc) {
+		return
+	}
+	defer s.untrack(hc)
+	if s.m != nil {
+		s.m.connOpened()
+		defer s.m.connClosed()
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	first := true
+	for {
+		if !hc.readRequest(ctx, first) {
+			return
+		}
+		first = false
+		if !hc.serveRequest(ctx) {
+			return
+		}
+	}
+}
+
+// wake makes a connection waiting idle for its next request notice that
+// the Service is draining.
+func (hc *h1conn) wake() {
+	if hc.in.state.Load() == readIdle {
+		hc.c.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// readRequest reads the next request head. It reports false when the
+// connection should end: closed, idle too long, draining, or a bad request
+// (which it answers and logs).
+func (hc *h1conn) readRequest(ctx context.Context, first bool) bool {
+	s := hc.svc
+	to := &s.to
+	hc.req.Reset()
+	hc.in.got = false
+	if hc.r.Buffered() > 0 {
+		hc.in.state.Store(readHead)
+		hc.in.got = true
+		setDeadline(hc.c.SetReadDeadline, to.HeaderRead)
+	} else {
+		if s.draining.Load() {
+			return false
+		}
+		hc.in.state.Store(readIdle)
+		if first {
+			setDeadline(hc.c.SetReadDeadline, to.HeaderRead)
+		} else {
+			setDeadline(hc.c.SetReadDeadline, to.Idle)
+		}
+		if s.draining.Load() { // Shutdown may have looked before the state was idle
+			return false
+		}
+	}
+	err := hc.r.ReadRequest(&hc.req)
+	hc.in.state.Store(readDone)
+	if err == nil {
+		return true
+	}
+	started := hc.in.got || hc.r.Buffered() > 0
+	switch {
+	case !started && (errors.Is(err, io.EOF) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed)):
+		return false // closed or idle between requests: nothing to answer
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = wrapKind(ErrHeaderTimeout, err)
+	case http1.StatusOf(err) != 0:
+		err = wrapKind(ErrDownstreamProtocol, err)
+	default:
+		err = wrapKind(ErrDownstreamClosed, err)
+	}
+	// Answer what can be answered, then log the request as failed.
+	sess := &hc.sess
+	sess.reset()
+	sess.Start = time.Now()
+	sess.closeConn = true
+	hc.fail(ctx, sess, err)
+	hc.finish(ctx, sess, err)
+	return false
+}
+
+// setDeadline sets a deadline d from now, or none when d is 0.
+func setDeadline(set func(time.Time) error, d time.Duration) {
+	if d > 0 {
+		set(time.Now().Add(d))
+	} else {
+		set(time.Time{})
+	}
+}
+
+// serveRequest runs one request through the pipeline and reports whether
+// the connection may carry another.
+func (hc *h1conn) serveRequest(ctx context.Context) bool {
+	s := hc.svc
+	sess := &hc.sess
+	sess.reset()
+	sess.Start = time.Now()
+	hc.bodyDone, hc.bodyStreamed, hc.respStarted, hc.upBodyDone = false, false, false, false
+	if !hc.req.KeepAlive || s.draining.Load() {
+		sess.closeConn = true
+	}
+	if s.ph.newCtx != nil {
+		sess.Ctx = s.ph.newCtx.NewCtx()
+	}
+	err := hc.proxy(ctx, sess)
+	if err != nil {
+		sess.LastError = err
+		sess.closeConn = true
+		hc.fail(ctx, sess, err)
+	}
+	hc.finish(ctx, sess, err)
+	if sess.closeConn {
+		return false
+	}
+	// Bytes of a request body nobody read would be taken for the next
+	// request: the request must have been read to its end.
+	return hc.req.Framing == http1.NoBody || hc.bodyDone
+}

@@ -1,0 +1,45 @@
+// Package httpproxy is sluice's programmable HTTP proxy: Pingora's
+// ProxyHttp in Go. A Service reads requests from any stream (a socket, a
+// vmux or QUIC stream, an in-memory pipe) with sluice's own HTTP/1.1 codec
+// (protocols/http1), runs each through the phases of a Proxy, and forwards
+// it over a pool of upstream connections shared by every goroutine.
+//
+// A Proxy implements one method, UpstreamPeer; every other phase is an
+// optional interface the Service finds once, when it is built:
+//
+//	type LB struct{ *lb.Balancer }
+//
+//	func (p LB) UpstreamPeer(ctx context.Context, s *httpproxy.Session) (*httpproxy.Peer, error) {
+//		be, err := p.Pick(nil, nil)
+//		if err != nil {
+//			return nil, err
+//		}
+//		return &httpproxy.Peer{Addr: be.Addr}, nil
+//	}
+//
+//	func (LB) UpstreamRequestFilter(ctx context.Context, s *httpproxy.Session, req *http1.Request) error {
+//		req.Header.Set("Host", "one.one.one.one")
+//		return nil
+//	}
+//
+//	svc, _ := httpproxy.New(LB{bal}, httpproxy.Config{Name: "web"})
+//	go svc.Serve(ctx, ln)
+//
+// What the pipeline guarantees:
+//   - Bodies stream through in both directions without being held whole,
+//     with backpressure: a slow reader slows its writer.
+//   - Framing is strict both ways: a malformed request gets 400 (or 408,
+//     413, 414, 431, 501, 505) and the connection is closed; a malformed
+//     response gets the client a 502, and its upstream connection is
+//     closed, never pooled.
+//   - A connection returns to the pool only after an exchange whose
+//     framing was in no doubt. Reused connections are probed for a close
+//     first, and a request that failed on a reused connection before any
+//     of it could have been acted on is retried on a fresh one.
+//   - Hop-by-hop fields (RFC 9110 7.6.1) are removed each way; an Upgrade
+//     (WebSocket and others) becomes a two-way tunnel only once the
+//     upstream has answered 101.
+//   - Every wait on a peer has a bound (Timeouts), and every failure has a
+//     kind (ErrConnect, ErrUpstreamTimeout, ...) that picks the status, the
+//     metric label and the log line.
+package httpproxy

@@ -1,0 +1,384 @@
+package httpproxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/sluice-proxy/sluice/protocols/http1"
+)
+
+// maxInlineBody bounds a request body sent in the same write as its head
+// and kept for a retry (Pingora keeps 64 KiB for the same purpose).
+const maxInlineBody = 64 << 10
+
+// flushAt is how much response data is gathered before a write to the
+// client.
+const flushAt = 32 << 10
+
+// exchange sends the request over uc and relays the response to the
+// client. It owns uc: it pools or closes it.
+func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
+	svc := hc.svc
+	ph := &svc.ph
+	peer := s.Peer
+	up := &s.upRequest
+	hc.respStarted, hc.upBodyDone = false, false
+	hc.buildUpstreamRequest(s, up)
+	if ph.upRequest != nil {
+		if err := ph.upRequest.UpstreamRequestFilter(ctx, s, up); err != nil {
+			uc.c.Close()
+			return wrapKind(ErrInternal, err)
+		}
+	}
+	wto := pick(peer.WriteTimeout, svc.to.UpstreamWrite)
+	rto := pick(peer.ReadTimeout, svc.to.UpstreamRead)
+
+	// The request body goes in the head's write when it is small and
+	// already here (it is then kept for a retry); otherwise a goroutine
+	// streams it while the response is awaited.
+	req := &hc.req
+	hasBody := req.Framing != http1.NoBody
+	chunked := hasBody && (req.Framing == http1.Chunked || ph.reqBody != nil)
+	if hasBody && !chunked && !hc.bodyDone && !req.ExpectContinue &&
+		req.ContentLength <= maxInlineBody && int64(hc.r.Buffered()) >= req.ContentLength {
+		if err := hc.readInlineBody(s); err != nil {
+			uc.c.Close()
+			return err
+		}
+	}
+	inline := hasBody && hc.bodyDone
+	if chunked {
+		up.Header.Del("Content-Length")
+		up.Header.Set("Transfer-Encoding", "chunked")
+	}
+	hc.upw = up.AppendHead(hc.upw[:0])
+	if inline {
+		hc.upw = append(hc.upw, hc.inlineBody...)
+	}
+	setDeadline(uc.c.SetWriteDeadline, wto)
+	if _, err := uc.c.Write(hc.upw); err != nil {
+		uc.c.Close()
+		return upstreamErr(err)
+	}
+	var bodyDone chan error
+	if hasBody && !inline {
+		bodyDone = make(chan error, 1)
+		hc.bodyStreamed = true
+		go hc.sendBody(ctx, s, uc, chunked, wto, bodyDone)
+	}
+	// stopBody ends a body still streaming and returns its outcome.
+	stopBody := func() error {
+		if bodyDone == nil {
+			return nil
+		}
+		select {
+		case err := <-bodyDone:
+			bodyDone = nil
+			return err
+		default:
+		}
+		uc.c.Close()
+		hc.c.SetReadDeadline(time.Unix(1, 0))
+		err := <-bodyDone
+		bodyDone = nil
+		s.closeConn = true // the rest of the request body is still on the wire
+		return err
+	}
+
+	resp := s.Response
+	setDeadline(uc.c.SetReadDeadline, rto)
+	for {
+		resp.Reset()
+		err := uc.r.ReadResponse(resp, up.Method)
+		if err != nil {
+			if berr := stopBody(); berr != nil {
+				err = berr // the client's fault explains the upstream's
+			} else {
+				err = upstreamErr(err)
+			}
+			uc.c.Close()
+			return err
+		}
+		hc.respStarted = true
+		if resp.Status >= 200 || resp.Status == 101 {
+			break
+		}
+		if err := hc.relayInterim(s, resp); err != nil {
+			stopBody()
+			uc.c.Close()
+			return err
+		}
+	}
+	s.FirstByte = time.Now()
+	if svc.m != nil {
+		svc.m.firstByte(s.FirstByte.Sub(s.Connected))
+	}
+	if resp.Status == 101 {
+		if !req.Upgrade {
+			stopBody()
+			uc.c.Close()
+			return wrapKind(ErrUpstreamProtocol, errors.New("101 Switching Protocols to a request that asked for no upgrade"))
+		}
+		if err := stopBody(); err != nil {
+			uc.c.Close()
+			return err
+		}
+		return hc.tunnel(ctx, s, uc)
+	}
+	err := hc.relayResponse(ctx, s, uc, rto)
+	berr := stopBody()
+	if err == nil && berr != nil && !errors.Is(berr, os.ErrDeadlineExceeded) {
+		err = berr
+	}
+	reusable := err == nil && berr == nil && resp.KeepAlive && hc.upBodyDone && peer.IdleTimeout >= 0
+	if reusable {
+		uc.c.SetDeadline(time.Time{})
+		svc.pool.put(uc, peer.IdleTimeout)
+	} else {
+		uc.c.Close()
+	}
+	return err
+}
+
+// pick returns the peer's own bound, else the service's.
+func pick(own, def time.Duration) time.Duration {
+	if own != 0 {
+		if own < 0 {
+			return 0
+		}
+		return own
+	}
+	return def
+}
+
+// upstreamErr classifies a failure on the upstream connection.
+func upstreamErr(err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return wrapKind(ErrUpstreamTimeout, err)
+	case http1.StatusOf(err) != 0:
+		return wrapKind(ErrUpstreamProtocol, err)
+	}
+	return wrapKind(ErrUpstreamClosed, err)
+}
+
+// downstreamErr classifies a failure on the client connection.
+func downstreamErr(err error) error {
+	if http1.StatusOf(err) != 0 {
+		return wrapKind(ErrDownstreamProtocol, err)
+	}
+	return wrapKind(ErrDownstreamClosed, err)
+}
+
+// readInlineBody reads a whole, already buffered request body into
+// hc.inlineBody.
+func (hc *h1conn) readInlineBody(s *Session) error {
+	br := hc.r.Body(hc.req.Framing, hc.req.ContentLength)
+	hc.inlineBody = hc.inlineBody[:0]
+	for {
+		p, err := br.Next()
+		hc.inlineBody = append(hc.inlineBody, p...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return downstreamErr(err)
+		}
+	}
+	s.RequestBodyBytes = int64(len(hc.inlineBody))
+	hc.bodyDone = true
+	return nil
+}
+
+// sendBody streams the request body upstream (on its own goroutine) and
+// reports the outcome on done. On a failure it closes the upstream
+// connection, so that the response wait ends too.
+func (hc *h1conn) sendBody(ctx context.Context, s *Session, uc *upConn, chunked bool, wto time.Duration, done chan<- error) {
+	hc.in.state.Store(readBody)
+	defer hc.in.state.Store(readDone)
+	filter := hc.svc.ph.reqBody
+	br := hc.r.Body(hc.req.Framing, hc.req.ContentLength)
+	buf := hc.bodyBuf[:0]
+	defer func() { hc.bodyBuf = buf[:0] }()
+	write := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		setDeadline(uc.c.SetWriteDeadline, wto)
+		_, err := uc.c.Write(buf)
+		buf = buf[:0]
+		if err != nil {
+			return upstreamErr(err)
+		}
+		return nil
+	}
+	for {
+		p, err := br.Next()
+		if err != nil && err != io.EOF {
+			uc.c.Close()
+			done <- downstreamErr(err)
+			return
+		}
+		end := err == io.EOF
+		if filter != nil {
+			var ferr error
+			if p, ferr = filter.RequestBodyFilter(ctx, s, p, end); ferr != nil {
+				uc.c.Close()
+				done <- wrapKind(ErrInternal, ferr)
+				return
+			}
+		}
+		s.RequestBodyBytes += int64(len(p))
+		if chunked {
+			buf = http1.AppendChunk(buf, p)
+			if end {
+				buf = http1.AppendLastChunk(buf, br.Trailers())
+			}
+		} else {
+			buf = append(buf, p...)
+		}
+		if end || hc.r.Buffered() == 0 || len(buf) >= flushAt {
+			if werr := write(); werr != nil {
+				uc.c.Close()
+				done <- werr
+				return
+			}
+		}
+		if end {
+			hc.bodyDone = true
+			done <- nil
+			return
+		}
+	}
+}
+
+// relayInterim passes a 1xx response (100 Continue, 103 Early Hints) on to
+// an HTTP/1.1 client; HTTP/1.0 clients get none.
+func (hc *h1conn) relayInterim(s *Session, resp *http1.Response) error {
+	if hc.req.Version < 11 {
+		return nil
+	}
+	stripHopByHop(&resp.Header)
+	resp.Version = 11
+	hc.wbuf = resp.AppendHead(hc.wbuf[:0])
+	return hc.flush()
+}
+
+// relayResponse sends the response head and streams its body to the
+// client, choosing the client's framing.
+func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto time.Duration) error {
+	ph := &hc.svc.ph
+	resp := s.Response
+	upFraming, upLength := resp.Framing, resp.ContentLength
+	if ph.upResponse != nil {
+		if err := ph.upResponse.UpstreamResponseFilter(ctx, s, resp); err != nil {
+			return wrapKind(ErrInternal, err)
+		}
+	}
+	stripHopByHop(&resp.Header)
+	if ph.response != nil {
+		if err := ph.response.ResponseFilter(ctx, s, resp); err != nil {
+			return wrapKind(ErrInternal, err)
+		}
+	}
+	down := upFraming
+	if upFraming != http1.NoBody {
+		switch {
+		case resp.Header.Has("Content-Length"):
+			down = http1.Length
+		case hc.req.Version >= 11:
+			down = http1.Chunked
+			resp.Header.Set("Transfer-Encoding", "chunked")
+		default:
+			down = http1.UntilClose
+			s.closeConn = true
+		}
+	}
+	hc.setConnection(s, &resp.Header)
+	resp.Version = 11
+	s.Status = resp.Status
+	hc.wbuf = resp.AppendHead(hc.wbuf[:0])
+	s.headSent = true
+	if upFraming == http1.NoBody {
+		hc.upBodyDone = true
+		return hc.flush()
+	}
+	br := uc.r.Body(upFraming, upLength)
+	filter := ph.respBody
+	for {
+		p, err := br.Next()
+		if err != nil && err != io.EOF {
+			hc.flush()
+			s.closeConn = true
+			return upstreamErr(err)
+		}
+		end := err == io.EOF
+		if filter != nil {
+			var ferr error
+			if p, ferr = filter.ResponseBodyFilter(ctx, s, p, end); ferr != nil {
+				s.closeConn = true
+				return wrapKind(ErrInternal, ferr)
+			}
+		}
+		s.ResponseBodyBytes += int64(len(p))
+		if down == http1.Chunked {
+			hc.wbuf = http1.AppendChunk(hc.wbuf, p)
+			if end {
+				var tr *http1.Header
+				if upFraming == http1.Chunked {
+					tr = br.Trailers()
+				}
+				hc.wbuf = http1.AppendLastChunk(hc.wbuf, tr)
+			}
+		} else {
+			hc.wbuf = append(hc.wbuf, p...)
+		}
+		if end {
+			hc.upBodyDone = true
+			return hc.flush()
+		}
+		// Write when the next read would wait, so that a streamed body
+		// (server-sent events, a slow download) flows as it comes.
+		if len(hc.wbuf) >= flushAt || (!br.Done() && uc.r.Buffered() == 0) {
+			if err := hc.flush(); err != nil {
+				s.closeConn = true
+				return err
+			}
+		}
+		if rto > 0 && !br.Done() {
+			uc.c.SetReadDeadline(time.Now().Add(rto))
+		}
+	}
+}
+
+// setConnection says in h whether the client connection stays open.
+func (hc *h1conn) setConnection(s *Session, h *http1.Header) {
+	if hc.svc.draining.Load() {
+		s.closeConn = true
+	}
+	switch {
+	case s.closeConn:
+		h.Set("Connection", "close")
+	case hc.req.Version < 11:
+		h.Set("Connection", "keep-alive")
+	}
+}
+
+// flush writes the gathered output to the client.
+func (hc *h1conn) flush() error {
+	if len(hc.wbuf) == 0 {
+		return nil
+	}
+	setDeadline(hc.c.SetWriteDeadline, hc.svc.to.Write)
+	_, err := hc.c.Write(hc.wbuf)
+	hc.wbuf = hc.wbuf[:0]
+	if err != nil {
+		return wrapKind(ErrDownstreamClosed, err)
+	}
+	return nil
+}

@@ -1,0 +1,153 @@
+package httpproxy
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/sluice-proxy/sluice/protocols/http1"
+)
+
+// hopByHop lists the fields that describe one connection, not the message
+// (RFC 9110 7.6.1), plus the proxy-authentication fields, which are meant
+// for the proxy a client talks to.
+var hopByHop = [...]string{
+	"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Transfer-Encoding",
+	"Upgrade", "Proxy-Authenticate", "Proxy-Authorization",
+}
+
+// stripHopByHop removes the hop-by-hop fields from h, including those the
+// Connection field names.
+func stripHopByHop(h *http1.Header) {
+	if h.Has("Connection") {
+		var named []string
+		for _, f := range h.Fields() {
+			if !strings.EqualFold(string(f.Name), "Connection") {
+				continue
+			}
+			for _, tok := range strings.Split(string(f.Value), ",") {
+				tok = strings.TrimSpace(tok)
+				switch strings.ToLower(tok) {
+				case "", "close", "keep-alive", "upgrade":
+				default:
+					named = append(named, tok)
+				}
+			}
+		}
+		for _, n := range named {
+			h.Del(n)
+		}
+	}
+	for _, n := range hopByHop {
+		h.Del(n)
+	}
+}
+
+// buildUpstreamRequest fills up with the request to send upstream: a copy
+// of the client's with hop-by-hop fields removed, HTTP/1.1, the upgrade
+// fields when the client asked for one, and the forwarding fields the
+// Service adds.
+func (hc *h1conn) buildUpstreamRequest(s *Session, up *http1.Request) {
+	req := &hc.req
+	up.Reset()
+	up.Method = req.Method
+	up.Target = req.Target
+	up.Version = 11
+	up.Header.CopyFrom(&req.Header)
+	up.Framing, up.ContentLength = req.Framing, req.ContentLength
+	up.KeepAlive, up.Upgrade, up.ExpectContinue, up.Host = true, req.Upgrade, req.ExpectContinue, req.Host
+	var upgrade []byte
+	if req.Upgrade {
+		upgrade = req.Header.Get("Upgrade")
+	}
+	stripHopByHop(&up.Header)
+	if req.Framing == http1.Chunked {
+		// Content-Length cannot be present (the codec refuses both), and the
+		// framing is set again by exchange.
+		up.Header.Del("Content-Length")
+	}
+	if upgrade != nil {
+		up.Header.Set("Connection", "upgrade")
+		up.Header.AddBytes([]byte("Upgrade"), upgrade)
+	}
+	cfg := &hc.svc.cfg
+	if cfg.XForwardedFor || cfg.Forwarded {
+		hc.addForwarded(s, up)
+	}
+}
+
+// addForwarded appends the client to X-Forwarded-For and/or Forwarded.
+func (hc *h1conn) addForwarded(s *Session, up *http1.Request) {
+	ip := clientIP(s.ClientAddr())
+	scratch := hc.scratch[:0]
+	defer func() { hc.scratch = scratch[:0] }()
+	cfg := &hc.svc.cfg
+	if cfg.XForwardedFor {
+		scratch = scratch[:0]
+		for _, f := range up.Header.Fields() {
+			if strings.EqualFold(string(f.Name), "X-Forwarded-For") {
+				scratch = append(append(scratch, f.Value...), ", "...)
+			}
+		}
+		if ip.IsValid() {
+			scratch = ip.AppendTo(scratch)
+		} else {
+			scratch = append(scratch, "unknown"...)
+		}
+		up.Header.Del("X-Forwarded-For")
+		up.Header.AddBytes([]byte("X-Forwarded-For"), scratch)
+		up.Header.Set("X-Forwarded-Proto", hc.scheme())
+	}
+	if cfg.Forwarded {
+		scratch = scratch[:0]
+		if prev := up.Header.Get("Forwarded"); prev != nil {
+			for _, f := range up.Header.Fields() {
+				if strings.EqualFold(string(f.Name), "Forwarded") {
+					scratch = append(append(scratch, f.Value...), ", "...)
+				}
+			}
+			up.Header.Del("Forwarded")
+		}
+		scratch = append(scratch, "for="...)
+		switch {
+		case !ip.IsValid():
+			scratch = append(scratch, "unknown"...)
+		case ip.Is6():
+			scratch = append(scratch, `"[`...)
+			scratch = ip.AppendTo(scratch)
+			scratch = append(scratch, `]"`...)
+		default:
+			scratch = ip.AppendTo(scratch)
+		}
+		scratch = append(append(scratch, ";proto="...), hc.scheme()...)
+		up.Header.AddBytes([]byte("Forwarded"), scratch)
+	}
+}
+
+// scheme is the scheme the client used.
+func (hc *h1conn) scheme() string {
+	if hc.sess.Digest != nil && hc.sess.Digest.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// clientIP returns the IP of addr, or the zero Addr.
+func clientIP(a net.Addr) netip.Addr {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	case *net.UDPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	}
+	if a == nil {
+		return netip.Addr{}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}

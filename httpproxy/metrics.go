@@ -1,0 +1,186 @@
+package httpproxy
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics holds the Prometheus collectors of every HTTP service in a
+// process; services label their series with their name. Create it once with
+// NewMetrics and share it.
+type Metrics struct {
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	errors     *prometheus.CounterVec
+	conns      *prometheus.CounterVec
+	active     *prometheus.GaugeVec
+	rejected   *prometheus.CounterVec
+	upConns    *prometheus.CounterVec
+	connectErr *prometheus.CounterVec
+	firstByte  *prometheus.HistogramVec
+	bodyBytes  *prometheus.CounterVec
+}
+
+// latencyBuckets are the histogram buckets, in seconds.
+func latencyBuckets() []float64 {
+	return []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+}
+
+// NewMetrics creates the collectors and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_http_requests_total",
+			Help: "Requests answered, by service, route and status class (1xx..5xx; \"none\" when no response was sent).",
+		}, []string{"service", "route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sluice_http_request_duration_seconds",
+			Help:    "Time from a request head read to its response sent, by service and route.",
+			Buckets: latencyBuckets(),
+		}, []string{"service", "route"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_http_errors_total",
+			Help: "Requests that failed, by service and kind (downstream_protocol, header_timeout, downstream_closed, no_peer, connect, connect_timeout, upstream_timeout, upstream_protocol, upstream_closed, internal).",
+		}, []string{"service", "kind"}),
+		conns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_http_connections_total",
+			Help: "Client connections served, by service.",
+		}, []string{"service"}),
+		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_http_connections_active",
+			Help: "Client connections open now, by service.",
+		}, []string{"service"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_http_rejected_total",
+			Help: "Client connections refused by the connection filters, by service and reason.",
+		}, []string{"service", "reason"}),
+		upConns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_http_upstream_requests_total",
+			Help: "Requests sent upstream, by service and whether the connection was reused from the pool (reuse ratio = reused=\"true\" / all).",
+		}, []string{"service", "reused"}),
+		connectErr: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_http_upstream_connect_errors_total",
+			Help: "Failed upstream connects, by service, upstream and kind (connect, connect_timeout).",
+		}, []string{"service", "upstream", "kind"}),
+		firstByte: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sluice_http_upstream_response_seconds",
+			Help:    "Time from upstream connection ready to response head read, by service.",
+			Buckets: latencyBuckets(),
+		}, []string{"service"}),
+		bodyBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_http_body_bytes_total",
+			Help: "Body payload bytes moved, by service and direction (request: client to upstream; response: upstream to client).",
+		}, []string{"service", "direction"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.errors, m.conns, m.active,
+		m.rejected, m.upConns, m.connectErr, m.firstByte, m.bodyBytes} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// serviceMetrics holds one service's series, curried once.
+type serviceMetrics struct {
+	m                   *Metrics
+	name                string
+	conns               prometheus.Counter
+	active              prometheus.Gauge
+	reused, fresh       prometheus.Counter
+	firstByteH          prometheus.Observer
+	reqBytes, respBytes prometheus.Counter
+
+	mu     sync.RWMutex
+	routes map[string]*routeMetrics
+}
+
+// routeMetrics holds a route's series; codes is indexed by status/100
+// (0: no response).
+type routeMetrics struct {
+	codes    [6]prometheus.Counter
+	duration prometheus.Observer
+}
+
+var codeLabels = [6]string{"none", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+func (m *Metrics) service(name string) *serviceMetrics {
+	return &serviceMetrics{
+		m:          m,
+		name:       name,
+		conns:      m.conns.WithLabelValues(name),
+		active:     m.active.WithLabelValues(name),
+		reused:     m.upConns.WithLabelValues(name, "true"),
+		fresh:      m.upConns.WithLabelValues(name, "false"),
+		firstByteH: m.firstByte.WithLabelValues(name),
+		reqBytes:   m.bodyBytes.WithLabelValues(name, "request"),
+		respBytes:  m.bodyBytes.WithLabelValues(name, "response"),
+		routes:     make(map[string]*routeMetrics),
+	}
+}
+
+func (sm *serviceMetrics) route(name string) *routeMetrics {
+	sm.mu.RLock()
+	r := sm.routes[name]
+	sm.mu.RUnlock()
+	if r != nil {
+		return r
+	}
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	r = sm.routes[name]
+	if r == nil {
+		r = &routeMetrics{duration: sm.m.duration.WithLabelValues(sm.name, name)}
+		for i, l := range codeLabels {
+			r.codes[i] = sm.m.requests.WithLabelValues(sm.name, name, l)
+		}
+		sm.routes[name] = r
+	}
+	return r
+}
+
+func (sm *serviceMetrics) connOpened() {
+	sm.conns.Inc()
+	sm.active.Inc()
+}
+
+func (sm *serviceMetrics) connClosed() { sm.active.Dec() }
+
+func (sm *serviceMetrics) rejected(reason string) {
+	sm.m.rejected.WithLabelValues(sm.name, reason).Inc()
+}
+
+func (sm *serviceMetrics) upstreamConn(reused bool) {
+	if reused {
+		sm.reused.Inc()
+	} else {
+		sm.fresh.Inc()
+	}
+}
+
+func (sm *serviceMetrics) connectError(upstream, kind string) {
+	sm.m.connectErr.WithLabelValues(sm.name, upstream, kind).Inc()
+}
+
+func (sm *serviceMetrics) firstByte(d time.Duration) { sm.firstByteH.Observe(d.Seconds()) }
+
+func (sm *serviceMetrics) request(s *Session, err error) {
+	r := sm.route(s.Route)
+	class := s.Status / 100
+	if class < 0 || class > 5 {
+		class = 0
+	}
+	r.codes[class].Inc()
+	r.duration.Observe(s.End.Sub(s.Start).Seconds())
+	if s.RequestBodyBytes > 0 {
+		sm.reqBytes.Add(float64(s.RequestBodyBytes))
+	}
+	if s.ResponseBodyBytes > 0 {
+		sm.respBytes.Add(float64(s.ResponseBodyBytes))
+	}
+	if err != nil {
+		sm.m.errors.WithLabelValues(sm.name, kindLabel(err)).Inc()
+	}
+}

@@ -1,0 +1,345 @@
+package httpproxy
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sluice-proxy/sluice/protocols/http1"
+)
+
+// Pool defaults.
+const (
+	DefaultPoolMaxIdle        = 1024
+	DefaultPoolMaxIdlePerPeer = 128
+	DefaultPoolIdleTimeout    = 60 * time.Second
+)
+
+// PoolConfig sizes a Pool. Zero fields mean the defaults.
+type PoolConfig struct {
+	// MaxIdle bounds the idle connections of the whole pool; the least
+	// recently used goes first when it is full.
+	MaxIdle int
+	// MaxIdlePerPeer bounds the idle connections kept for one pool key.
+	MaxIdlePerPeer int
+	// IdleTimeout closes a connection left idle this long (unless its
+	// Peer sets its own).
+	IdleTimeout time.Duration
+}
+
+// Pool holds idle upstream connections for reuse. One Pool is meant to be
+// shared by every goroutine and, where peers overlap, every Service: the
+// more requests share it, the more connections are reused (Pingora's shared
+// pool is what took one of its users from 87.1% to 99.92% reuse). Its
+// methods are safe for concurrent use.
+//
+// A connection goes back to the pool only when its last exchange ended
+// cleanly: the whole request and response were framed without doubt and
+// neither side asked to close. A connection is taken most recently used
+// first and, where it is a socket, is checked for a close or stray bytes
+// from the upstream before it is used again.
+type Pool struct {
+	maxIdle, maxPerKey int
+	idleTimeout        time.Duration
+	now                func() time.Time
+
+	mu     sync.Mutex
+	keys   map[poolKey]*connList
+	lru    connList // every idle conn, oldest at the front
+	timer  *time.Timer
+	due    time.Time // when timer fires; zero when it is not set
+	closed bool
+}
+
+// poolKey identifies the connections a peer may reuse.
+type poolKey struct{ kind, addr string }
+
+func keyOf(p *Peer) poolKey {
+	switch {
+	case p.PoolKey != "":
+		return poolKey{"key", p.PoolKey}
+	case p.Dialer != nil:
+		return poolKey{"vstream", p.Addr}
+	}
+	return poolKey{p.network(), p.Addr}
+}
+
+// NewPool returns an empty pool.
+func NewPool(cfg PoolConfig) *Pool {
+	p := &Pool{
+		maxIdle:     cfg.MaxIdle,
+		maxPerKey:   cfg.MaxIdlePerPeer,
+		idleTimeout: cfg.IdleTimeout,
+		now:         time.Now,
+		keys:        make(map[poolKey]*connList),
+	}
+	if p.maxIdle <= 0 {
+		p.maxIdle = DefaultPoolMaxIdle
+	}
+	if p.maxPerKey <= 0 {
+		p.maxPerKey = DefaultPoolMaxIdlePerPeer
+	}
+	if p.idleTimeout <= 0 {
+		p.idleTimeout = DefaultPoolIdleTimeout
+	}
+	return p
+}
+
+// upConn is an upstream connection with its reader, idle or in use.
+type upConn struct {
+	c   net.Conn
+	raw syscall.RawConn // nil when c is not a socket
+	r   *http1.Reader
+	key poolKey
+
+	expires    time.Time
+	uses       int
+	prev, next *upConn // in Pool.lru
+	kprev      *upConn // in the key's list
+	knext      *upConn
+}
+
+// connList is an intrusive doubly linked list. The same type threads both
+// the global LRU (prev/next) and a key's list (kprev/knext); which links a
+// list uses is fixed by the methods called on it.
+type connList struct {
+	head, tail *upConn
+	n          int
+}
+
+func (l *connList) pushLRU(c *upConn) {
+	c.prev, c.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = c
+	} else {
+		l.head = c
+	}
+	l.tail = c
+	l.n++
+}
+
+func (l *connList) removeLRU(c *upConn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		l.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		l.tail = c.prev
+	}
+	c.prev, c.next = nil, nil
+	l.n--
+}
+
+func (l *connList) pushKey(c *upConn) {
+	c.kprev, c.knext = l.tail, nil
+	if l.tail != nil {
+		l.tail.knext = c
+	} else {
+		l.head = c
+	}
+	l.tail = c
+	l.n++
+}
+
+func (l *connList) removeKey(c *upConn) {
+	if c.kprev != nil {
+		c.kprev.knext = c.knext
+	} else {
+		l.head = c.knext
+	}
+	if c.knext != nil {
+		c.knext.kprev = c.kprev
+	} else {
+		l.tail = c.kprev
+	}
+	c.kprev, c.knext = nil, nil
+	l.n--
+}
+
+// get takes the most recently used live connection for key, or returns
+// nil. Expired or dead connections met on the way are closed.
+func (p *Pool) get(key poolKey) *upConn {
+	for {
+		p.mu.Lock()
+		kl := p.keys[key]
+		if kl == nil || kl.tail == nil {
+			p.mu.Unlock()
+			return nil
+		}
+		c := kl.tail
+		p.unlinkLocked(c)
+		p.mu.Unlock()
+		if !c.expires.IsZero() && !p.now().Before(c.expires) {
+			c.c.Close()
+			continue
+		}
+		if !alive(c) {
+			c.c.Close()
+			continue
+		}
+		return c
+	}
+}
+
+// put offers c back for reuse after an exchange that ended cleanly; it
+// closes c when the pool is full for its key, closed, or idle is negative.
+func (p *Pool) put(c *upConn, idle time.Duration) {
+	if idle < 0 {
+		c.c.Close()
+		return
+	}
+	if idle == 0 {
+		idle = p.idleTimeout
+	}
+	c.expires = p.now().Add(idle)
+	var evict []*upConn
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		c.c.Close()
+		return
+	}
+	kl := p.keys[c.key]
+	if kl == nil {
+		kl = &connList{}
+		p.keys[c.key] = kl
+	}
+	if kl.n >= p.maxPerKey {
+		old := kl.head
+		p.unlinkLocked(old)
+		evict = append(evict, old)
+	}
+	for p.lru.n >= p.maxIdle {
+		old := p.lru.head
+		p.unlinkLocked(old)
+		evict = append(evict, old)
+	}
+	kl.pushKey(c)
+	p.lru.pushLRU(c)
+	if p.due.IsZero() || c.expires.Before(p.due) {
+		p.armLocked(c.expires)
+	}
+	p.mu.Unlock()
+	for _, old := range evict {
+		old.c.Close()
+	}
+}
+
+// unlinkLocked takes c out of both lists. Called with p.mu held.
+func (p *Pool) unlinkLocked(c *upConn) {
+	kl := p.keys[c.key]
+	kl.removeKey(c)
+	if kl.n == 0 {
+		delete(p.keys, c.key)
+	}
+	p.lru.removeLRU(c)
+}
+
+// armLocked makes the sweep run at t. Called with p.mu held.
+func (p *Pool) armLocked(t time.Time) {
+	d := t.Sub(p.now())
+	if d < 0 {
+		d = 0
+	}
+	p.due = t
+	if p.timer == nil {
+		p.timer = time.AfterFunc(d, p.sweep)
+		return
+	}
+	p.timer.Reset(d)
+}
+
+// sweep closes the connections whose idle time is up and re-arms the timer
+// for the next one to expire.
+func (p *Pool) sweep() {
+	now := p.now()
+	var dead []*upConn
+	p.mu.Lock()
+	p.due = time.Time{}
+	var next time.Time
+	for c := p.lru.head; c != nil; {
+		n := c.next
+		if !now.Before(c.expires) {
+			p.unlinkLocked(c)
+			dead = append(dead, c)
+		} else if next.IsZero() || c.expires.Before(next) {
+			next = c.expires
+		}
+		c = n
+	}
+	if !next.IsZero() && !p.closed {
+		p.armLocked(next)
+	}
+	p.mu.Unlock()
+	for _, c := range dead {
+		c.c.Close()
+	}
+}
+
+// Idle returns the number of idle connections held.
+func (p *Pool) Idle() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lru.n
+}
+
+// Close closes every idle connection; connections put back afterwards are
+// closed at once.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	var all []*upConn
+	for c := p.lru.head; c != nil; c = p.lru.head {
+		p.unlinkLocked(c)
+		all = append(all, c)
+	}
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.mu.Unlock()
+	for _, c := range all {
+		c.c.Close()
+	}
+	return nil
+}
+
+// alive reports whether an idle socket is still usable: not closed by the
+// upstream and without stray bytes (a response nobody asked for would be
+// taken for the next one). It costs one non-blocking recv; streams that are
+// not sockets are trusted.
+func alive(c *upConn) bool {
+	if c.r.Buffered() > 0 {
+		return false
+	}
+	if c.raw == nil {
+		return true
+	}
+	ok := false
+	var b [1]byte
+	err := c.raw.Read(func(fd uintptr) bool {
+		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		ok = errors.Is(err, unix.EAGAIN)
+		return true // never wait: this is a probe
+	})
+	return err == nil && ok
+}
+
+// rawConnOf returns the RawConn of a socket, or nil.
+func rawConnOf(c net.Conn) syscall.RawConn {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return raw
+}

@@ -1,0 +1,141 @@
+package httpproxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/sluice-proxy/sluice/protocols/http1"
+)
+
+var (
+	errAlreadyResponded = errors.New("httpproxy: a response was already sent")
+	errUnanswered       = errors.New("httpproxy: RequestFilter handled the request without answering it")
+	errNilPeer          = errors.New("httpproxy: UpstreamPeer returned no peer and no error")
+	errConnect          = errors.New("httpproxy: CONNECT is not proxied")
+)
+
+// proxy runs the phases of one request up to a sent response.
+func (hc *h1conn) proxy(ctx context.Context, s *Session) error {
+	ph := &hc.svc.ph
+	if ph.early != nil {
+		if err := ph.early.EarlyRequestFilter(ctx, s); err != nil {
+			return wrapKind(ErrInternal, err)
+		}
+	}
+	if ph.request != nil {
+		handled, err := ph.request.RequestFilter(ctx, s)
+		if err != nil {
+			return wrapKind(ErrInternal, err)
+		}
+		if handled {
+			if !s.answered {
+				return wrapKind(ErrInternal, errUnanswered)
+			}
+			return nil
+		}
+	}
+	if bytes.Equal(hc.req.Method, []byte("CONNECT")) {
+		return s.Respond(405, "text/plain; charset=utf-8", []byte("405 Method Not Allowed: "+errConnect.Error()+"\n"))
+	}
+	for {
+		peer, err := ph.peer.UpstreamPeer(ctx, s)
+		if err == nil && peer == nil {
+			err = errNilPeer
+		}
+		if err != nil {
+			return wrapKind(ErrNoPeer, err)
+		}
+		s.Peer = peer
+		s.Tries++
+		uc, reused, err := hc.connect(ctx, peer)
+		if err != nil {
+			if hc.svc.m != nil {
+				hc.svc.m.connectError(peer.Addr, kindLabel(err))
+			}
+			next := Retryable(err)
+			if ph.failConn != nil {
+				if next = ph.failConn.FailToConnect(ctx, s, peer, err); next == nil {
+					next = err
+				}
+			}
+			s.LastError = next
+			if IsRetryable(next) && s.Tries <= hc.svc.retries && ctx.Err() == nil {
+				continue
+			}
+			return next
+		}
+		s.Reused = reused
+		s.Connected = time.Now()
+		if hc.svc.m != nil {
+			hc.svc.m.upstreamConn(reused)
+		}
+		if ph.connected != nil {
+			if err := ph.connected.ConnectedToUpstream(ctx, s, peer, reused); err != nil {
+				uc.c.Close()
+				return wrapKind(ErrInternal, err)
+			}
+		}
+		err = hc.exchange(ctx, s, uc)
+		if err == nil {
+			return nil
+		}
+		// Retrying is safe only while the upstream may not have acted on
+		// the request: no request body streamed, nothing answered.
+		safe := !s.headSent && !hc.bodyStreamed && ctx.Err() == nil
+		next := err
+		if ph.whileProxy != nil {
+			if next = ph.whileProxy.ErrorWhileProxy(ctx, s, peer, err); next == nil {
+				next = err
+			}
+		} else if reused && safe && !hc.respStarted && errors.Is(err, ErrUpstreamClosed) {
+			// A pooled connection the upstream closed meanwhile.
+			next = Retryable(err)
+		}
+		s.LastError = next
+		if IsRetryable(next) && safe && s.Tries <= hc.svc.retries {
+			continue
+		}
+		return next
+	}
+}
+
+// connect takes a pooled connection to peer or dials a new one.
+func (hc *h1conn) connect(ctx context.Context, peer *Peer) (*upConn, bool, error) {
+	svc := hc.svc
+	key := keyOf(peer)
+	if uc := svc.pool.get(key); uc != nil {
+		uc.uses++
+		return uc, true, nil
+	}
+	timeout := peer.ConnectTimeout
+	if timeout == 0 {
+		timeout = svc.to.Connect
+	}
+	dctx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	var (
+		c   net.Conn
+		err error
+	)
+	if peer.Dialer != nil {
+		c, err = peer.Dialer.DialStream(dctx, peer.Addr)
+	} else {
+		c, err = svc.dialer.DialContext(dctx, peer.network(), peer.Addr)
+	}
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(dctx.Err(), context.DeadlineExceeded) {
+			return nil, false, wrapKind(ErrConnectTimeout, fmt.Errorf("%w: %s: %w", ErrConnect, peer.Addr, err))
+		}
+		return nil, false, wrapKind(ErrConnect, fmt.Errorf("%s: %w", peer.Addr, err))
+	}
+	uc := &upConn{c: c, raw: rawConnOf(c), r: http1.NewReader(c, svc.cfg.Limits), key: key, uses: 1}
+	return uc, false, nil
+}

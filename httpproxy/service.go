@@ -1,0 +1,285 @@
+package httpproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-proxy/sluice/connfilter"
+	"github.com/sluice-proxy/sluice/protocols/http1"
+	"github.com/sluice-proxy/sluice/transport"
+	"github.com/sluice-proxy/sluice/vstream"
+)
+
+// Default timeouts.
+const (
+	DefaultHeaderReadTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultBodyReadTimeout   = 60 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
+	DefaultConnectTimeout    = 5 * time.Second
+	DefaultUpstreamTimeout   = 60 * time.Second
+	DefaultMaxRetries        = 3
+)
+
+// Timeouts bound every wait on a peer. Zero fields mean the defaults;
+// negative ones mean no bound.
+type Timeouts struct {
+	// HeaderRead bounds the read of a whole request head, from its first
+	// byte (or from accept, for a connection's first request). A client
+	// that has sent part of a head by then gets 408.
+	HeaderRead time.Duration
+	// Idle bounds the wait for the next request on a kept-alive
+	// connection; the connection is closed quietly when it ends.
+	Idle time.Duration
+	// BodyRead bounds each read of a request body from the client.
+	BodyRead time.Duration
+	// Write bounds each write to the client.
+	Write time.Duration
+	// Connect bounds an upstream connect (Peer.ConnectTimeout overrides it):
+	// 504 when it runs out.
+	Connect time.Duration
+	// UpstreamRead bounds the wait for an upstream's response head and each
+	// read of its body (Peer.ReadTimeout overrides it): 504 when it runs
+	// out before the head.
+	UpstreamRead time.Duration
+	// UpstreamWrite bounds each write upstream (Peer.WriteTimeout overrides
+	// it).
+	UpstreamWrite time.Duration
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
+func (t Timeouts) withDefaults() Timeouts {
+	t.HeaderRead = orDefault(t.HeaderRead, DefaultHeaderReadTimeout)
+	t.Idle = orDefault(t.Idle, DefaultIdleTimeout)
+	t.BodyRead = orDefault(t.BodyRead, DefaultBodyReadTimeout)
+	t.Write = orDefault(t.Write, DefaultWriteTimeout)
+	t.Connect = orDefault(t.Connect, DefaultConnectTimeout)
+	t.UpstreamRead = orDefault(t.UpstreamRead, DefaultUpstreamTimeout)
+	t.UpstreamWrite = orDefault(t.UpstreamWrite, DefaultWriteTimeout)
+	return t
+}
+
+// Config configures a Service.
+type Config struct {
+	// Name names the service in metrics, logs and connfilter.Info.
+	Name string
+	// Limits bound the request heads read from clients and the response
+	// heads read from upstreams.
+	Limits http1.Limits
+	// Timeouts bound the waits on clients and upstreams.
+	Timeouts Timeouts
+	// Pool holds idle upstream connections. Share one Pool between services
+	// that reach the same upstreams. Nil means a pool of the Service's own,
+	// closed by Shutdown.
+	Pool *Pool
+	// MaxRetries bounds how often UpstreamPeer is asked again after a
+	// retryable failure: 0 means DefaultMaxRetries, negative means never.
+	MaxRetries int
+	// XForwardedFor appends the client's address to X-Forwarded-For (and
+	// sets X-Forwarded-Proto) on requests sent upstream.
+	XForwardedFor bool
+	// Forwarded appends an RFC 7239 Forwarded element (for, proto) to
+	// requests sent upstream.
+	Forwarded bool
+	// Filter judges connections accepted by Serve, before any byte is read.
+	Filter connfilter.Filter
+	// Metrics receives the service's series; nil records nothing.
+	Metrics *Metrics
+	// Logger receives errors and, with AccessLog, one line per request;
+	// nil discards them.
+	Logger *slog.Logger
+	// AccessLog logs one line per request to Logger.
+	AccessLog bool
+}
+
+// Service is an HTTP proxy: it serves HTTP/1.x on any stream, runs every
+// request through the phases of its Proxy, and forwards it upstream over a
+// shared pool of connections.
+type Service struct {
+	cfg      Config
+	ph       phases
+	to       Timeouts
+	pool     *Pool
+	ownPool  bool
+	retries  int
+	log      *slog.Logger
+	dialer   net.Dialer
+	m        *serviceMetrics
+	connPool sync.Pool // *h1conn
+
+	draining atomic.Bool
+
+	mu       sync.Mutex
+	conns    map[*h1conn]struct{}
+	servers  map[*transport.Server]struct{}
+	idle     chan struct{} // closed when conns drops to 0 while draining
+}
+
+// New returns a Service that proxies through p.
+func New(p Proxy, cfg Config) (*Service, error) {
+	if p == nil {
+		return nil, errors.New("httpproxy: New needs a Proxy")
+	}
+	if cfg.Name == "" {
+		cfg.Name = "http"
+	}
+	s := &Service{
+		cfg:     cfg,
+		ph:      discover(p),
+		to:      cfg.Timeouts.withDefaults(),
+		pool:    cfg.Pool,
+		retries: cfg.MaxRetries,
+		log:     cfg.Logger,
+		conns:   make(map[*h1conn]struct{}),
+		servers: make(map[*transport.Server]struct{}),
+	}
+	if s.pool == nil {
+		s.pool = NewPool(PoolConfig{})
+		s.ownPool = true
+	}
+	switch {
+	case s.retries == 0:
+		s.retries = DefaultMaxRetries
+	case s.retries < 0:
+		s.retries = 0
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics != nil {
+		s.m = cfg.Metrics.service(cfg.Name)
+	}
+	return s, nil
+}
+
+// Serve accepts connections on ln and serves each until ln is closed, ctx
+// ends or Shutdown runs; it returns nil in those cases. ln may be a socket
+// listener or a vstream.Listener fed by any producer of streams (vmux,
+// QUIC, in-memory pipes).
+func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &transport.Server{
+		Name:     s.cfg.Name,
+		Listener: ln,
+		Filter:   s.cfg.Filter,
+		Handler: func(ctx context.Context, c net.Conn, d *vstream.Digest, release func()) {
+			defer release()
+			s.serveConn(ctx, c, d)
+		},
+		OnReject: func(_ *connfilter.Info, err error) {
+			if s.m != nil {
+				s.m.rejected(connfilter.Reason(err))
+			}
+		},
+		Logger: s.log,
+	}
+	s.mu.Lock()
+	if s.draining.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.servers[srv] = struct{}{}
+	s.mu.Unlock()
+	return srv.Serve(ctx)
+}
+
+// ServeStream serves HTTP/1.x on one stream until the client or the
+// Service ends it, then closes it. Whatever yields streams (a custom
+// protocol's session, a tunnel, a test's vstream.Pipe) can feed the
+// pipeline through it. ctx ends the connection when it is cancelled.
+func (s *Service) ServeStream(ctx context.Context, st net.Conn) {
+	s.serveConn(ctx, st, vstream.NewDigest(s.cfg.Name, st))
+}
+
+// Shutdown stops accepting, closes connections idle between requests,
+// lets requests in flight finish (their responses say Connection: close),
+// and waits for every connection to end. When ctx ends first, the
+// remaining connections are closed and ctx's error is returned. A Pool the
+// Service made itself is closed at the end.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining.Store(true)
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+		if len(s.conns) == 0 {
+			close(s.idle)
+		}
+	}
+	servers := make([]*transport.Server, 0, len(s.servers))
+	for srv := range s.servers {
+		servers = append(servers, srv)
+	}
+	conns := make([]*h1conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	idle := s.idle
+	s.mu.Unlock()
+
+	for _, c := range conns {
+		c.wake()
+	}
+	var errs []error
+	for _, srv := range servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.c.Close()
+		}
+		s.mu.Unlock()
+		<-idle
+		errs = append(errs, ctx.Err())
+	}
+	if s.ownPool {
+		s.pool.Close()
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("httpproxy: shutdown: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// track registers c; it reports false when the Service is draining.
+func (s *Service) track(c *h1conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Service) untrack(c *h1conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	if s.draining.Load() && len(s.conns) == 0 && s.idle != nil {
+		select {
+		case <-s.idle:
+		default:
+			close(s.idle)
+		}
+	}
+	s.mu.Unlock()
+}
