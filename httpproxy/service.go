@@ -124,10 +124,10 @@ type Service struct {
 
 	draining atomic.Bool
 
-	mu       sync.Mutex
-	conns    map[*h1conn]struct{}
-	servers  map[*transport.Server]struct{}
-	idle     chan struct{} // closed when conns drops to 0 while draining
+	mu      sync.Mutex
+	conns   map[*h1conn]struct{}
+	servers map[*transport.Server]struct{}
+	idle    chan struct{} // closed when conns drops to 0 while draining
 }
 
 // New returns a Service that proxies through p.
