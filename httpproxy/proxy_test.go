@@ -1,0 +1,288 @@
+package httpproxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/sluice-proxy/sluice/protocols/http1"
+)
+
+var _ Proxy = static{}
+
+func TestRoundTripAndHeaders(t *testing.T) {
+	seen := make(chan http.Header, 1)
+	o := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+		w.Header().Set("X-Origin", "yes")
+		w.Header().Set("Keep-Alive", "timeout=5")
+		fmt.Fprintf(w, "hello %s %s", r.Method, r.URL.Path)
+	}))
+	h := startService(t, static{&Peer{Addr: o.addr}}, Config{XForwardedFor: true})
+	c := dialProxy(t, h.addr)
+	c.send("GET /a?b=1 HTTP/1.1\r\nHost: example.test\r\nConnection: X-Secret, keep-alive\r\nX-Secret: 1\r\n" +
+		"Proxy-Connection: keep-alive\r\nX-Kept: 2\r\nX-Forwarded-For: 192.0.2.1\r\n\r\n")
+	resp, body := c.response("GET")
+	if resp.StatusCode != 200 || body != "hello GET /a" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	if resp.Header.Get("X-Origin") != "yes" || resp.Header.Get("Keep-Alive") != "" {
+		t.Errorf("response header %v: want X-Origin kept and Keep-Alive removed", resp.Header)
+	}
+	got := <-seen
+	if got.Get("X-Secret") != "" || got.Get("Proxy-Connection") != "" {
+		t.Errorf("hop-by-hop fields reached the upstream: %v", got)
+	}
+	if got.Get("X-Kept") != "2" {
+		t.Errorf("X-Kept = %q", got.Get("X-Kept"))
+	}
+	if xff := got.Get("X-Forwarded-For"); xff != "192.0.2.1, 127.0.0.1" {
+		t.Errorf("X-Forwarded-For = %q", xff)
+	}
+	if v := h.metric(t, "sluice_http_requests_total", "code", "2xx"); v != 1 {
+		t.Errorf("2xx requests = %v", v)
+	}
+}
+
+func TestPoolReuse(t *testing.T) {
+	o := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	h := startService(t, static{&Peer{Addr: o.addr}}, Config{})
+	// Requests on separate client connections, one after the other, share
+	// one upstream connection.
+	for i := range 5 {
+		c := dialProxy(t, h.addr)
+		c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp, body := c.response("GET"); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	if n := o.conns.Load(); n != 1 {
+		t.Errorf("upstream connections = %d, want 1", n)
+	}
+	if v := h.metric(t, "sluice_http_upstream_requests_total", "reused", "true"); v != 4 {
+		t.Errorf("reused = %v, want 4", v)
+	}
+}
+
+func TestNoReuseAfterClose(t *testing.T) {
+	o := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		io.WriteString(w, "ok")
+	}))
+	h := startService(t, static{&Peer{Addr: o.addr}}, Config{})
+	c := dialProxy(t, h.addr)
+	for i := range 3 {
+		c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, _ := c.response("GET")
+		if resp.StatusCode != 200 || resp.Close {
+			t.Fatalf("request %d: %d close=%v (the client connection must stay open)", i, resp.StatusCode, resp.Close)
+		}
+	}
+	if n := o.conns.Load(); n != 3 {
+		t.Errorf("upstream connections = %d, want 3", n)
+	}
+}
+
+func TestPipelined(t *testing.T) {
+	o := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s:%s", r.URL.Path, b)
+	}))
+	h := startService(t, static{&Peer{Addr: o.addr}}, Config{})
+	c := dialProxy(t, h.addr)
+	c.send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n" +
+		"POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc" +
+		"POST /3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n" +
+		"GET /4 HTTP/1.1\r\nHost: x\r\n\r\n")
+	for _, want := range []string{"/1:", "/2:abc", "/3:de", "/4:"} {
+		if resp, body := c.response("GET"); resp.StatusCode != 200 || body != want {
+			t.Fatalf("got %d %q, want %q", resp.StatusCode, body, want)
+		}
+	}
+}
+
+func TestChunkedWithTrailers(t *testing.T) {
+	type seenReq struct {
+		body    string
+		trailer string
+	}
+	seen := make(chan seenReq, 1)
+	o := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		seen <- seenReq{string(b), r.Trailer.Get("X-Sum")}
+		w.Header().Set("Trailer", "X-Reply")
+		w.WriteHeader(200)
+		io.WriteString(w, "part1")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "part2")
+		w.Header().Set("X-Reply", "done")
+	}))
+	h := startService(t, static{&Peer{Addr: o.addr}}, Config{})
+	c := dialProxy(t, h.addr)
+	c.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n" +
+		"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 11\r\n\r\n")
+	resp, body := c.response("POST")
+	if body != "part1part2" {
+		t.Errorf("body %q", body)
+	}
+	if resp.Trailer.Get("X-Reply") != "done" {
+		t.Errorf("response trailers %v", resp.Trailer)
+	}
+	got := <-seen
+	if got.body != "hello world" || got.trailer != "11" {
+		t.Errorf("upstream got %+v", got)
+	}
+}
+
+func TestExpectContinue(t *testing.T) {
+	o := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body) // net/http sends 100 Continue on this read
+		fmt.Fprintf(w, "got %s", b)
+	}))
+	h := startService(t, static{&Peer{Addr: o.addr}}, Config{})
+	c := dialProxy(t, h.addr)
+	c.send("PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+	line, err := c.r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("first line %q, %v: want 100 Continue", line, err)
+	}
+	for line != "\r\n" {
+		if line, err = c.r.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.send("data")
+	if resp, body := c.response("PUT"); resp.StatusCode != 200 || body != "got data" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestUpgradeTunnel(t *testing.T) {
+	up := rawOrigin(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		req, err := http.ReadRequest(r)
+		if err != nil {
+			return
+		}
+		if req.Header.Get("Upgrade") != "echo" || !strings.EqualFold(req.Header.Get("Connection"), "upgrade") {
+			io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhi ")
+		io.Copy(c, r) // echo until the client half-closes
+	})
+	h := startService(t, static{&Peer{Addr: up}}, Config{})
+	c := dialProxy(t, h.addr)
+	c.send("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	resp, err := http.ReadResponse(c.r, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("got %v, %v", resp, err)
+	}
+	c.send("ping")
+	c.c.(*net.TCPConn).CloseWrite()
+	rest, err := io.ReadAll(c.r)
+	if err != nil || string(rest) != "hi ping" {
+		t.Fatalf("tunnel gave %q, %v", rest, err)
+	}
+}
+
+// An Upgrade request the upstream answers without 101 stays HTTP: bytes
+// after it are the next request, not tunnel data (CVE-2026-2833).
+func TestUpgradeRefusedStaysHTTP(t *testing.T) {
+	o := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "plain %s", r.URL.Path)
+	}))
+	h := startService(t, static{&Peer{Addr: o.addr}}, Config{})
+	c := dialProxy(t, h.addr)
+	c.send("GET /1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+	for _, want := range []string{"plain /1", "plain /2"} {
+		if resp, body := c.response("GET"); resp.StatusCode != 200 || body != want {
+			t.Fatalf("got %d %q, want %q", resp.StatusCode, body, want)
+		}
+	}
+}
+
+func TestRequestFramingFaults(t *testing.T) {
+	o := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("a bad request reached the upstream: %s %s", r.Method, r.URL)
+	}))
+	tests := []struct {
+		name, req string
+		status    int
+	}{
+		{"TE and CL", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+		{"TE not chunked last", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
+		{"TE on 1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+		{"two CL", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na", 400},
+		{"bad CL", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\na", 400},
+		{"obs-fold", "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n", 400},
+		{"space before colon", "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400},
+		{"bare CR", "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r2\r\n\r\n", 400},
+		{"NUL", "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\x002\r\n\r\n", 400},
+		{"no Host", "GET / HTTP/1.1\r\n\r\n", 400},
+		{"two Host", "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400},
+		{"bad chunk size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+		{"HTTP/2.0", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505},
+	}
+	h := startService(t, static{&Peer{Addr: o.addr}}, Config{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := dialProxy(t, h.addr)
+			c.send(tt.req)
+			resp, _ := c.response("GET")
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if !c.closed() {
+				t.Errorf("connection left open after a framing fault")
+			}
+		})
+	}
+}
+
+func TestResponseFramingFaults(t *testing.T) {
+	tests := []struct{ name, resp string }{
+		{"TE and CL", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+		{"two CL", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nab"},
+		{"obs-fold", "HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\nContent-Length: 0\r\n\r\n"},
+		{"garbage", "HELLO\r\n\r\n"},
+		{"bad status", "HTTP/1.1 2000 OK\r\n\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conns := make(chan struct{}, 10)
+			up := rawOrigin(t, func(c net.Conn) {
+				conns <- struct{}{}
+				r := bufio.NewReader(c)
+				for {
+					if _, err := http.ReadRequest(r); err != nil {
+						return
+					}
+					io.WriteString(c, tt.resp)
+				}
+			})
+			h := startService(t, static{&Peer{Addr: up}}, Config{MaxRetries: -1})
+			for range 2 {
+				c := dialProxy(t, h.addr)
+				c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+				if resp, _ := c.response("GET"); resp.StatusCode != 502 {
+					t.Errorf("status %d, want 502", resp.StatusCode)
+				}
+			}
+			if len(conns) != 2 {
+				t.Errorf("upstream connections = %d, want 2 (a connection with a bad response must not be reused)", len(conns))
+			}
+			if v := h.metric(t, "sluice_http_errors_total", "kind", "upstream_protocol"); v != 2 {
+				t.Errorf("upstream_protocol errors = %v", v)
+			}
+		})
+	}
+}
+
+var _ = http1.NoBody
