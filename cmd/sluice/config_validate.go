@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/sluice-proxy/sluice/connfilter"
 )
 
 // Config is a validated configuration, ready to run.
@@ -76,12 +74,7 @@ type TCPConfig struct {
 	ProxySend     int
 	HeaderTimeout time.Duration
 
-	Allow, Deny         []netip.Prefix
-	AllowFile, DenyFile string
-	MaxConns            int
-	MaxConnsPerIP       int
-	AcceptRatePerIP     float64
-	AcceptBurstPerIP    int
+	FilterConfig
 
 	ConnectTimeout time.Duration
 	IdleTimeout    time.Duration
@@ -91,6 +84,23 @@ type TCPConfig struct {
 	Tries  int
 	Budget time.Duration
 
+	SocketConfig
+	Source string
+}
+
+// FilterConfig is a filter: section of a tcp: or http: service: the
+// connection filters judged at accept.
+type FilterConfig struct {
+	Allow, Deny         []netip.Prefix
+	AllowFile, DenyFile string
+	MaxConns            int
+	MaxConnsPerIP       int
+	AcceptRatePerIP     float64
+	AcceptBurstPerIP    int
+}
+
+// SocketConfig is a socket: section of a tcp: or http: service.
+type SocketConfig struct {
 	ReusePort  bool
 	NoDelay    bool
 	KeepAlive  time.Duration
@@ -98,7 +108,6 @@ type TCPConfig struct {
 	Backlog    int
 	RecvBuffer int
 	SendBuffer int
-	Source     string
 }
 
 // HealthConfig configures active TCP health checks.
@@ -196,7 +205,7 @@ func (v *validator) config(fc *fileConfig) (*Config, error) {
 }
 
 func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
-	t := &TCPConfig{Name: s.Name, Balance: s.Balance, NoDelay: true, Protocol: s.Protocol}
+	t := &TCPConfig{Name: s.Name, Balance: s.Balance, Protocol: s.Protocol}
 	var err error
 	if t.Name == "" {
 		return nil, v.fail(at(p, "name"), "required")
@@ -252,40 +261,8 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 		return nil, err
 	}
 
-	fp := at(p, "filter")
-	if t.Allow, err = v.prefixes(at(fp, "allow"), s.Filter.Allow); err != nil {
+	if t.FilterConfig, err = v.filter(at(p, "filter"), &s.Filter); err != nil {
 		return nil, err
-	}
-	if t.Deny, err = v.prefixes(at(fp, "deny"), s.Filter.Deny); err != nil {
-		return nil, err
-	}
-	t.AllowFile, t.DenyFile = s.Filter.AllowFile, s.Filter.DenyFile
-	for _, f := range []struct {
-		key  string
-		path string
-	}{{"allow_file", t.AllowFile}, {"deny_file", t.DenyFile}} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := connfilter.LoadCIDRFile(f.path); err != nil {
-			return nil, v.fail(at(fp, f.key), "%v", err)
-		}
-	}
-	for _, n := range []struct {
-		key string
-		val int
-	}{{"max_conns", s.Filter.MaxConns}, {"max_conns_per_ip", s.Filter.MaxConnsPerIP}, {"accept_burst_per_ip", s.Filter.AcceptBurst}} {
-		if n.val < 0 {
-			return nil, v.fail(at(fp, n.key), "must not be negative")
-		}
-	}
-	if s.Filter.AcceptRatePerIP < 0 {
-		return nil, v.fail(at(fp, "accept_rate_per_ip"), "must not be negative")
-	}
-	t.MaxConns, t.MaxConnsPerIP = s.Filter.MaxConns, s.Filter.MaxConnsPerIP
-	t.AcceptRatePerIP, t.AcceptBurstPerIP = s.Filter.AcceptRatePerIP, s.Filter.AcceptBurst
-	if t.AcceptRatePerIP > 0 && t.AcceptBurstPerIP == 0 {
-		t.AcceptBurstPerIP = max(1, int(t.AcceptRatePerIP))
 	}
 
 	tp := at(p, "timeouts")
@@ -312,31 +289,9 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 		return nil, err
 	}
 
-	sp := at(p, "socket")
-	t.ReusePort = s.Socket.ReusePort
-	if s.Socket.NoDelay != nil {
-		t.NoDelay = *s.Socket.NoDelay
+	if t.SocketConfig, err = v.socket(at(p, "socket"), &s.Socket); err != nil {
+		return nil, err
 	}
-	// TCP keep-alive is off unless asked for, as in HAProxy and nginx: it
-	// costs four setsockopt calls per socket, eight per proxied connection.
-	switch s.Socket.KeepAlive {
-	case "", "off", "0", "0s":
-		t.KeepAlive = -1
-	default:
-		if t.KeepAlive, err = v.duration(at(sp, "keepalive"), s.Socket.KeepAlive, 0); err != nil {
-			return nil, err
-		}
-	}
-	for _, n := range []struct {
-		key string
-		val int
-	}{{"fast_open", s.Socket.FastOpen}, {"backlog", s.Socket.Backlog}, {"recv_buffer", s.Socket.RecvBuffer}, {"send_buffer", s.Socket.SendBuffer}} {
-		if n.val < 0 {
-			return nil, v.fail(at(sp, n.key), "must not be negative")
-		}
-	}
-	t.FastOpen, t.Backlog = s.Socket.FastOpen, s.Socket.Backlog
-	t.RecvBuffer, t.SendBuffer = s.Socket.RecvBuffer, s.Socket.SendBuffer
 	if s.Source != "" {
 		if _, err := netip.ParseAddr(s.Source); err != nil {
 			return nil, v.fail(at(p, "source"), "invalid source IP %q", s.Source)

@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/netip"
-	"slices"
 
-	"github.com/sluice-proxy/sluice/connfilter"
 	"github.com/sluice-proxy/sluice/lb"
 	"github.com/sluice-proxy/sluice/protocols/proxyproto"
 	"github.com/sluice-proxy/sluice/protocols/vmux"
@@ -21,7 +18,7 @@ type tcpService struct {
 	cfg       *TCPConfig
 	bal       *lb.Balancer
 	proxy     *tcpproxy.Proxy
-	cidr      *connfilter.CIDR
+	filters   connFilters
 	listeners []net.Listener
 }
 
@@ -47,7 +44,7 @@ func newTCPService(tc *TCPConfig, a *app) (*tcpService, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tcp %s: %w", tc.Name, err)
 	}
-	filter, err := s.buildFilters()
+	filter, err := s.filters.build(&tc.FilterConfig)
 	if err != nil {
 		return nil, fmt.Errorf("tcp %s: %w", tc.Name, err)
 	}
@@ -78,96 +75,14 @@ func newTCPService(tc *TCPConfig, a *app) (*tcpService, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, addr := range tc.Listen {
-		lc := &transport.ListenConfig{
-			Network:        addr.Network,
-			Address:        addr.Address,
-			ReusePort:      tc.ReusePort,
-			DisableNoDelay: !tc.NoDelay,
-			KeepAlive:      tc.KeepAlive,
-			FastOpen:       tc.FastOpen,
-			Backlog:        tc.Backlog,
-			RecvBuffer:     tc.RecvBuffer,
-			SendBuffer:     tc.SendBuffer,
-		}
-		l, err := lc.Listen(context.Background())
-		if err != nil {
-			for _, l := range s.listeners {
-				l.Close()
-			}
-			return nil, fmt.Errorf("tcp %s: listen %s: %w", tc.Name, addr, err)
-		}
-		s.listeners = append(s.listeners, l)
+	if s.listeners, err = listenAll("tcp", tc.Name, tc.Listen, &tc.SocketConfig); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
-// buildFilters chains the configured built-ins: CIDR lists first (cheapest,
-// and a denied client must not use up a slot), then the global and per-IP
-// connection limits, then the per-IP accept rate.
-func (s *tcpService) buildFilters() (connfilter.Filter, error) {
-	tc := s.cfg
-	var fs []connfilter.Filter
-	if len(tc.Allow)+len(tc.Deny) > 0 || tc.AllowFile != "" || tc.DenyFile != "" {
-		allow, deny, err := s.prefixes()
-		if err != nil {
-			return nil, err
-		}
-		if s.cidr, err = connfilter.NewCIDR(allow, deny); err != nil {
-			return nil, err
-		}
-		fs = append(fs, s.cidr)
-	}
-	if tc.MaxConns > 0 {
-		fs = append(fs, connfilter.NewMaxConns(tc.MaxConns))
-	}
-	if tc.MaxConnsPerIP > 0 {
-		fs = append(fs, connfilter.NewMaxConnsPerIP(tc.MaxConnsPerIP))
-	}
-	if tc.AcceptRatePerIP > 0 {
-		fs = append(fs, connfilter.NewRate(tc.AcceptRatePerIP, tc.AcceptBurstPerIP))
-	}
-	switch len(fs) {
-	case 0:
-		return nil, nil
-	case 1:
-		return fs[0], nil
-	}
-	return connfilter.Chain(fs...), nil
-}
-
-// prefixes merges the inline lists with the files' current contents.
-func (s *tcpService) prefixes() (allow, deny []netip.Prefix, err error) {
-	tc := s.cfg
-	allow, deny = slices.Clone(tc.Allow), slices.Clone(tc.Deny)
-	if tc.AllowFile != "" {
-		ps, err := connfilter.LoadCIDRFile(tc.AllowFile)
-		if err != nil {
-			return nil, nil, err
-		}
-		allow = append(allow, ps...)
-	}
-	if tc.DenyFile != "" {
-		ps, err := connfilter.LoadCIDRFile(tc.DenyFile)
-		if err != nil {
-			return nil, nil, err
-		}
-		deny = append(deny, ps...)
-	}
-	return allow, deny, nil
-}
-
 // reloadFilters re-reads the CIDR files; on error the old lists stay.
-func (s *tcpService) reloadFilters() error {
-	if s.cidr == nil || (s.cfg.AllowFile == "" && s.cfg.DenyFile == "") {
-		return nil
-	}
-	allow, deny, err := s.prefixes()
-	if err != nil {
-		return err
-	}
-	return s.cidr.Set(allow, deny)
-}
+func (s *tcpService) reloadFilters() error { return s.filters.reload() }
 
 // serve starts accepting on every listener and the health checks. On a vmux
 // listener, each accepted connection is a vmux session whose streams reach
