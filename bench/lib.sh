@@ -98,3 +98,37 @@ check_max() {
 	elif awk -v v="$v" -v m="$3" 'BEGIN {exit !(v <= m)}'; then printf -- '- %s: **PASS** (%s KiB)\n' "$1" "$(fmt "$2" "$v")"
 	else printf -- '- %s: **FAIL** (%s KiB)\n' "$1" "$(fmt "$2" "$v")"; fi
 }
+
+# listening PORT: a TCP socket is in LISTEN state on PORT (no probe connection is made).
+listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+
+# wait_listen PORT PID: poll until PORT listens (TCP); PID must stay alive.
+wait_listen() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		listening "$1" && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_free PORT: poll until nothing listens on PORT (TCP).
+wait_free() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		listening "$1" || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# cpu_count LIST: the number of CPUs in a taskset-style list ("1", "0,1", "0-3,6").
+cpu_count() {
+	local n=0 part a b
+	IFS=, read -ra parts <<<"$1"
+	for part in "${parts[@]}"; do
+		if [[ $part == *-* ]]; then a=${part%-*} b=${part#*-}; n=$((n + b - a + 1)); else n=$((n + 1)); fi
+	done
+	echo "$n"
+}
