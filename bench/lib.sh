@@ -125,7 +125,7 @@ wait_free() {
 
 # cpu_count LIST: the number of CPUs in a taskset-style list ("1", "0,1", "0-3,6").
 cpu_count() {
-	local n=0 part a b
+	local n=0 part a b parts
 	IFS=, read -ra parts <<<"$1"
 	for part in "${parts[@]}"; do
 		if [[ $part == *-* ]]; then a=${part%-*} b=${part#*-}; n=$((n + b - a + 1)); else n=$((n + 1)); fi
