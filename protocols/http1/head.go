@@ -20,20 +20,20 @@ type section struct {
 // fieldInfo gathers, while fields are read, what the framing and connection
 // rules need, so the fields are walked once.
 type fieldInfo struct {
-	hosts      int
-	host       []byte
-	cls        int
-	cl         []byte
-	tes        int
-	teErr      error // the first fault in the Transfer-Encoding lists
-	teChunked  bool  // chunked seen
-	teFinal    bool  // the last coding so far is chunked
-	teOther    bool  // a coding other than chunked seen
-	connClose  bool
-	connKeep   bool
-	connUpg    bool
-	upgrade    bool
-	expect100  bool
+	hosts     int
+	host      []byte
+	cls       int
+	cl        []byte
+	tes       int
+	teErr     error // the first fault in the Transfer-Encoding lists
+	teChunked bool  // chunked seen
+	teFinal   bool  // the last coding so far is chunked
+	teOther   bool  // a coding other than chunked seen
+	connClose bool
+	connKeep  bool
+	connUpg   bool
+	upgrade   bool
+	expect100 bool
 }
 
 // note records what field name: value means for framing and connection
