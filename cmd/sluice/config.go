@@ -24,6 +24,7 @@ type fileConfig struct {
 	Shutdown shutdownSection `yaml:"shutdown"`
 	TCP      []tcpSection    `yaml:"tcp"`
 	UDP      []udpSection    `yaml:"udp"`
+	HTTP     []httpSection   `yaml:"http"`
 }
 
 type udpSection struct {

@@ -18,6 +18,7 @@ type Config struct {
 	Grace     time.Duration
 	TCP       []*TCPConfig
 	UDP       []*UDPConfig
+	HTTP      []*HTTPConfig
 }
 
 // UDPConfig is one UDP forwarding service.
@@ -198,8 +199,25 @@ func (v *validator) config(fc *fileConfig) (*Config, error) {
 		}
 		c.UDP = append(c.UDP, u)
 	}
-	if len(c.TCP)+len(c.UDP) == 0 {
-		return nil, v.fail([]any{"tcp"}, "no services configured (tcp: or udp:)")
+	for i := range fc.HTTP {
+		h, err := v.http([]any{"http", i}, &fc.HTTP[i], c.AccessLog)
+		if err != nil {
+			return nil, err
+		}
+		if names[h.Name] {
+			return nil, v.fail([]any{"http", i, "name"}, "duplicate service name %q", h.Name)
+		}
+		names[h.Name] = true
+		for j, l := range h.Listen {
+			if listens[l.String()] && !h.ReusePort {
+				return nil, v.fail([]any{"http", i, "listen", j}, "address %s is already used by another listener", l)
+			}
+			listens[l.String()] = true
+		}
+		c.HTTP = append(c.HTTP, h)
+	}
+	if len(c.TCP)+len(c.UDP)+len(c.HTTP) == 0 {
+		return nil, v.fail([]any{"tcp"}, "no services configured (tcp:, udp: or http:)")
 	}
 	return c, nil
 }

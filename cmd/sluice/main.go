@@ -77,7 +77,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		if args[0] == "check" {
-			fmt.Fprintf(stdout, "%s: ok (%d tcp services)\n", *file, len(cfg.TCP))
+			fmt.Fprintf(stdout, "%s: ok (%d tcp, %d udp, %d http services)\n", *file, len(cfg.TCP), len(cfg.UDP), len(cfg.HTTP))
 			return nil
 		}
 		return run(ctx, cfg, stdout, stderr, nil)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sluice-proxy/sluice/httpproxy"
 	"github.com/sluice-proxy/sluice/tcpproxy"
 	"github.com/sluice-proxy/sluice/udpproxy"
 )
@@ -32,9 +33,15 @@ type app struct {
 	// vmuxClosed counts ended vmux sessions by service and reason
 	// (vmux.Reason: a clean end, or the protocol fault that ended it).
 	vmuxClosed *prometheus.CounterVec
+	// httpMetrics and httpPool are shared by every http: service: one
+	// pool of idle upstream connections for the whole process.
+	httpMetrics *httpproxy.Metrics
+	httpPool    *httpproxy.Pool
+	httpHealthy *prometheus.GaugeVec
 
-	services    []*tcpService
-	udpServices []*udpService
+	services     []*tcpService
+	udpServices  []*udpService
+	httpServices []*httpService
 	metricsL    net.Listener
 	metricsS    *http.Server
 
@@ -68,6 +75,15 @@ func start(cfg *Config, logw io.Writer) (_ *app, err error) {
 		Help: "vmux sessions ended on a protocol: vmux listener, by service and reason (malformed frames, flow-control violations, timeouts, clean ends).",
 	}, []string{"service", "reason"})
 	a.reg.MustRegister(a.vmuxClosed)
+	if a.httpMetrics, err = httpproxy.NewMetrics(a.reg); err != nil {
+		return nil, err
+	}
+	a.httpHealthy = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sluice_http_upstream_healthy",
+		Help: "1 when an http: service's upstream takes new requests, 0 when health checks or passive marking took it out; route is empty for the service's own upstreams.",
+	}, []string{"service", "route", "upstream"})
+	a.reg.MustRegister(a.httpHealthy)
+	a.httpPool = httpproxy.NewPool(httpproxy.PoolConfig{})
 	defer func() {
 		if err != nil {
 			a.closeListeners()
@@ -87,6 +103,13 @@ func start(cfg *Config, logw io.Writer) (_ *app, err error) {
 		}
 		a.udpServices = append(a.udpServices, s)
 	}
+	for _, hc := range cfg.HTTP {
+		s, err := newHTTPService(hc, a)
+		if err != nil {
+			return nil, err
+		}
+		a.httpServices = append(a.httpServices, s)
+	}
 	if cfg.Metrics != nil {
 		l, err := net.Listen("tcp", cfg.Metrics.Listen)
 		if err != nil {
@@ -102,6 +125,9 @@ func start(cfg *Config, logw io.Writer) (_ *app, err error) {
 		s.serve(a)
 	}
 	for _, s := range a.udpServices {
+		s.serve(a)
+	}
+	for _, s := range a.httpServices {
 		s.serve(a)
 	}
 	if a.metricsS != nil {
@@ -126,6 +152,14 @@ func (a *app) closeListeners() {
 	}
 	for _, s := range a.udpServices {
 		s.proxy.Shutdown(context.Background())
+	}
+	for _, s := range a.httpServices {
+		for _, l := range s.listeners {
+			l.Close()
+		}
+	}
+	if a.httpPool != nil {
+		a.httpPool.Close()
 	}
 	if a.metricsL != nil {
 		a.metricsL.Close()
@@ -158,7 +192,17 @@ func (a *app) shutdown(grace time.Duration) {
 			}
 		}()
 	}
+	for _, s := range a.httpServices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.svc.Shutdown(ctx); err != nil {
+				a.log.Warn("grace period over: closed open connections", "service", s.cfg.Name, "error", err)
+			}
+		}()
+	}
 	wg.Wait()
+	a.httpPool.Close()
 	a.healthCancel()
 	if a.metricsS != nil {
 		a.metricsS.Close()
@@ -176,6 +220,23 @@ func (a *app) reload() {
 		}
 		a.log.Info("filters reloaded", "service", s.cfg.Name)
 	}
+	for _, s := range a.httpServices {
+		if err := s.reloadFilters(); err != nil {
+			a.log.Error("reload failed; keeping the previous lists", "service", s.cfg.Name, "error", err)
+			continue
+		}
+		a.log.Info("filters reloaded", "service", s.cfg.Name)
+	}
+}
+
+// httpHealthChanged records a health flip of an http: service's upstream.
+func (a *app) httpHealthChanged(service, route, upstream string, healthy bool, reason string) {
+	v := 0.0
+	if healthy {
+		v = 1
+	}
+	a.httpHealthy.WithLabelValues(service, route, upstream).Set(v)
+	a.log.Info("upstream health changed", "service", service, "route", route, "upstream", upstream, "healthy", healthy, "reason", reason)
 }
 
 // run serves cfg until ctx ends, then drains. ready, when set, is called
@@ -193,6 +254,11 @@ func run(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready func(
 	for _, s := range a.udpServices {
 		for _, addr := range s.proxy.Addrs() {
 			a.log.Info("listening", "service", s.cfg.Name, "addr", "udp:"+addr.String())
+		}
+	}
+	for _, s := range a.httpServices {
+		for _, l := range s.listeners {
+			a.log.Info("listening", "service", s.cfg.Name, "addr", l.Addr().String(), "protocol", "http")
 		}
 	}
 	if a.metricsL != nil {

@@ -1,0 +1,336 @@
+package main
+
+import (
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-proxy/sluice/httpproxy"
+)
+
+// httpSection is one http: entry as written.
+type httpSection struct {
+	Name              string              `yaml:"name"`
+	Listen            []string            `yaml:"listen"`
+	Upstreams         []upstreamSection   `yaml:"upstreams"`
+	Balance           string              `yaml:"balance"`
+	Routes            []httpRouteSection  `yaml:"routes"`
+	SetRequestHeaders map[string]string   `yaml:"set_request_headers"`
+	Timeouts          httpTimeoutsSection `yaml:"timeouts"`
+	MaxRetries        *int                `yaml:"max_retries"`
+	XForwardedFor     bool                `yaml:"x_forwarded_for"`
+	Forwarded         bool                `yaml:"forwarded"`
+	AccessLog         *bool               `yaml:"access_log"`
+	Filter            filterSection       `yaml:"filter"`
+	Health            *healthSection      `yaml:"health"`
+	Socket            socketSection       `yaml:"socket"`
+}
+
+type httpRouteSection struct {
+	Name              string            `yaml:"name"`
+	Host              string            `yaml:"host"`
+	PathPrefix        string            `yaml:"path_prefix"`
+	Upstreams         []upstreamSection `yaml:"upstreams"`
+	Balance           string            `yaml:"balance"`
+	SetRequestHeaders map[string]string `yaml:"set_request_headers"`
+}
+
+type httpTimeoutsSection struct {
+	Connect       string `yaml:"connect"`
+	HeaderRead    string `yaml:"header_read"`
+	Idle          string `yaml:"idle"`
+	BodyRead      string `yaml:"body_read"`
+	Write         string `yaml:"write"`
+	UpstreamRead  string `yaml:"upstream_read"`
+	UpstreamWrite string `yaml:"upstream_write"`
+}
+
+// HTTPConfig is one HTTP proxy service.
+type HTTPConfig struct {
+	Name   string
+	Listen []Addr
+	// Upstreams take the requests no route matches; empty when every
+	// request must match a route (others get 404).
+	Upstreams []Upstream
+	Balance   string
+	// Routes in the order written; matching is by host, then the longest
+	// path prefix (see httpRouter).
+	Routes []*HTTPRoute
+	// SetRequestHeaders are set on every request sent upstream.
+	SetRequestHeaders []HeaderField
+	Timeouts          httpproxy.Timeouts
+	// MaxRetries is httpproxy.Config.MaxRetries: -1 for none.
+	MaxRetries    int
+	XForwardedFor bool
+	Forwarded     bool
+	AccessLog     bool
+	Health        *HealthConfig
+	FilterConfig
+	SocketConfig
+}
+
+// HTTPRoute sends the requests for a host and/or path prefix to upstreams
+// of their own (or the service's), with headers of their own.
+type HTTPRoute struct {
+	// Name labels the route's metrics; by default Host+PathPrefix.
+	Name string
+	// Host is lower case, without a port or brackets; "" matches any host.
+	Host string
+	// PathPrefix matches the start of the request path, byte for byte; ""
+	// matches any path.
+	PathPrefix string
+	// Upstreams are the route's own; empty means the service's.
+	Upstreams []Upstream
+	Balance   string
+	// SetRequestHeaders are set after the service's, so a route's value
+	// wins over the service's for the same field.
+	SetRequestHeaders []HeaderField
+}
+
+// HeaderField is a request header field to set.
+type HeaderField struct{ Name, Value string }
+
+// managedHeaders are fields set_request_headers may not touch: they frame
+// the message or describe the connection, and the proxy owns them.
+var managedHeaders = []string{
+	"content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
+}
+
+func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, error) {
+	h := &HTTPConfig{Name: s.Name, Balance: s.Balance, AccessLog: accessLog,
+		XForwardedFor: s.XForwardedFor, Forwarded: s.Forwarded}
+	var err error
+	if h.Name == "" {
+		return nil, v.fail(at(p, "name"), "required")
+	}
+	if len(s.Listen) == 0 {
+		return nil, v.fail(at(p, "listen"), "at least one address is required")
+	}
+	for i, l := range s.Listen {
+		a, err := v.addr(at(p, "listen", i), l, true)
+		if err != nil {
+			return nil, err
+		}
+		h.Listen = append(h.Listen, a)
+	}
+	if len(s.Upstreams) > 0 {
+		if h.Upstreams, err = v.upstreams(at(p, "upstreams"), s.Upstreams, true); err != nil {
+			return nil, err
+		}
+	}
+	if h.Balance == "" {
+		h.Balance = "round_robin"
+	}
+	if !balancePolicies[h.Balance] {
+		return nil, v.fail(at(p, "balance"), "unknown policy %q (round_robin, random, least_conn, hash)", h.Balance)
+	}
+	if h.SetRequestHeaders, err = v.headers(at(p, "set_request_headers"), s.SetRequestHeaders); err != nil {
+		return nil, err
+	}
+	if len(s.Routes) == 0 && len(h.Upstreams) == 0 {
+		return nil, v.fail(at(p, "upstreams"), "at least one upstream is required (here or in routes)")
+	}
+	names := map[string]bool{}
+	matches := map[string]bool{}
+	for i := range s.Routes {
+		rp := at(p, "routes", i)
+		r, err := v.httpRoute(rp, &s.Routes[i], h)
+		if err != nil {
+			return nil, err
+		}
+		if names[r.Name] {
+			return nil, v.fail(at(rp, "name"), "duplicate route name %q", r.Name)
+		}
+		names[r.Name] = true
+		m := r.Host + " " + r.PathPrefix
+		if matches[m] {
+			return nil, v.fail(rp, "another route has the same host and path_prefix")
+		}
+		matches[m] = true
+		h.Routes = append(h.Routes, r)
+	}
+
+	tp := at(p, "timeouts")
+	for _, d := range []struct {
+		key string
+		in  string
+		out *time.Duration
+		def time.Duration
+	}{
+		{"connect", s.Timeouts.Connect, &h.Timeouts.Connect, httpproxy.DefaultConnectTimeout},
+		{"header_read", s.Timeouts.HeaderRead, &h.Timeouts.HeaderRead, httpproxy.DefaultHeaderReadTimeout},
+		{"idle", s.Timeouts.Idle, &h.Timeouts.Idle, httpproxy.DefaultIdleTimeout},
+		{"body_read", s.Timeouts.BodyRead, &h.Timeouts.BodyRead, httpproxy.DefaultBodyReadTimeout},
+		{"write", s.Timeouts.Write, &h.Timeouts.Write, httpproxy.DefaultWriteTimeout},
+		{"upstream_read", s.Timeouts.UpstreamRead, &h.Timeouts.UpstreamRead, httpproxy.DefaultUpstreamTimeout},
+		{"upstream_write", s.Timeouts.UpstreamWrite, &h.Timeouts.UpstreamWrite, httpproxy.DefaultWriteTimeout},
+	} {
+		if *d.out, err = v.duration(at(tp, d.key), d.in, d.def); err != nil {
+			return nil, err
+		}
+		if *d.out == 0 {
+			return nil, v.fail(at(tp, d.key), "must be positive")
+		}
+	}
+	switch {
+	case s.MaxRetries == nil:
+		h.MaxRetries = httpproxy.DefaultMaxRetries
+	case *s.MaxRetries < 0 || *s.MaxRetries > 100:
+		return nil, v.fail(at(p, "max_retries"), "must be between 0 and 100, got %d", *s.MaxRetries)
+	case *s.MaxRetries == 0:
+		h.MaxRetries = -1
+	default:
+		h.MaxRetries = *s.MaxRetries
+	}
+	if s.AccessLog != nil {
+		h.AccessLog = *s.AccessLog
+	}
+	if h.FilterConfig, err = v.filter(at(p, "filter"), &s.Filter); err != nil {
+		return nil, err
+	}
+	if s.Health != nil {
+		if h.Health, err = v.health(at(p, "health"), s.Health); err != nil {
+			return nil, err
+		}
+	}
+	if h.SocketConfig, err = v.socket(at(p, "socket"), &s.Socket); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+func (v *validator) httpRoute(rp []any, s *httpRouteSection, svc *HTTPConfig) (*HTTPRoute, error) {
+	r := &HTTPRoute{Name: s.Name, PathPrefix: s.PathPrefix, Balance: s.Balance}
+	var err error
+	if s.Host != "" {
+		if r.Host, err = v.routeHost(at(rp, "host"), s.Host); err != nil {
+			return nil, err
+		}
+	}
+	if r.PathPrefix != "" {
+		if !strings.HasPrefix(r.PathPrefix, "/") {
+			return nil, v.fail(at(rp, "path_prefix"), "must start with /")
+		}
+		if strings.ContainsAny(r.PathPrefix, "?# \t\r\n") {
+			return nil, v.fail(at(rp, "path_prefix"), "must be a path: no query, fragment or whitespace")
+		}
+	}
+	if r.Host == "" && r.PathPrefix == "" {
+		return nil, v.fail(rp, "a route needs a host, a path_prefix or both")
+	}
+	if r.Name == "" {
+		r.Name = r.Host + r.PathPrefix
+	}
+	if len(s.Upstreams) > 0 {
+		if r.Upstreams, err = v.upstreams(at(rp, "upstreams"), s.Upstreams, true); err != nil {
+			return nil, err
+		}
+	} else if len(svc.Upstreams) == 0 {
+		return nil, v.fail(at(rp, "upstreams"), "required: the service has no upstreams of its own to fall back on")
+	}
+	switch {
+	case r.Balance == "":
+		r.Balance = svc.Balance
+	case len(s.Upstreams) == 0:
+		return nil, v.fail(at(rp, "balance"), "a route without upstreams of its own uses the service's balancer")
+	case !balancePolicies[r.Balance]:
+		return nil, v.fail(at(rp, "balance"), "unknown policy %q (round_robin, random, least_conn, hash)", r.Balance)
+	}
+	own, err := v.headers(at(rp, "set_request_headers"), s.SetRequestHeaders)
+	if err != nil {
+		return nil, err
+	}
+	// The service's fields, then the route's: the route's value wins.
+	r.SetRequestHeaders = slices.Clone(svc.SetRequestHeaders)
+	for _, f := range own {
+		r.SetRequestHeaders = slices.DeleteFunc(r.SetRequestHeaders, func(g HeaderField) bool { return strings.EqualFold(g.Name, f.Name) })
+	}
+	r.SetRequestHeaders = append(r.SetRequestHeaders, own...)
+	return r, nil
+}
+
+// routeHost validates a route's host: a name or an IP, without a port; it
+// returns it lower case and without IPv6 brackets.
+func (v *validator) routeHost(path []any, s string) (string, error) {
+	h := strings.ToLower(strings.TrimSuffix(s, "."))
+	if _, port, err := net.SplitHostPort(h); err == nil {
+		if _, err := strconv.Atoi(port); err == nil {
+			return "", v.fail(path, "host %q must not include a port (the request's port is ignored when matching)", s)
+		}
+	}
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h = h[1 : len(h)-1]
+	}
+	if h == "" {
+		return "", v.fail(path, "empty host")
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == ':') {
+			return "", v.fail(path, "invalid host %q (want a name or an IP address, without port, scheme or path)", s)
+		}
+	}
+	return h, nil
+}
+
+// headers validates a set_request_headers map; it returns the fields
+// sorted by name, so that they are applied in a stable order.
+func (v *validator) headers(p []any, m map[string]string) ([]HeaderField, error) {
+	names := make([]string, 0, len(m))
+	for name := range m {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var out []HeaderField
+	seen := map[string]string{}
+	for _, name := range names {
+		fp := at(p, name)
+		if !validFieldName(name) {
+			return nil, v.fail(fp, "invalid header name %q (letters, digits and !#$%%&'*+-.^_`|~ only)", name)
+		}
+		lower := strings.ToLower(name)
+		if slices.Contains(managedHeaders, lower) {
+			return nil, v.fail(fp, "%s is managed by the proxy and cannot be set", name)
+		}
+		if prev, dup := seen[lower]; dup {
+			return nil, v.fail(fp, "header %s is also set as %s", name, prev)
+		}
+		seen[lower] = name
+		value := m[name]
+		if !validFieldValue(value) {
+			return nil, v.fail(fp, "invalid header value %q (no control characters or surrounding whitespace)", value)
+		}
+		out = append(out, HeaderField{Name: name, Value: value})
+	}
+	return out, nil
+}
+
+// validFieldName reports whether s is an RFC 9110 token.
+func validFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validFieldValue reports whether s may be a field value: no control
+// characters but horizontal tab, no leading or trailing whitespace.
+func validFieldValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return strings.TrimSpace(s) == s
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/sluice-proxy/sluice/httpproxy"
+	"github.com/sluice-proxy/sluice/lb"
+)
+
+// httpService is one http: entry, built and bound.
+type httpService struct {
+	cfg       *HTTPConfig
+	router    *httpRouter
+	svc       *httpproxy.Service
+	filters   connFilters
+	listeners []net.Listener
+	// balancers are the service's and its routes' own, for health checks.
+	balancers []*lb.Balancer
+}
+
+// newHTTPService builds hc's balancers, router, filters and Service, and
+// binds its listeners.
+func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
+	s := &httpService{cfg: hc}
+	var fallback *httpRoute
+	if len(hc.Upstreams) > 0 {
+		up, err := s.upstreams(a, "", hc.Upstreams, hc.Balance)
+		if err != nil {
+			return nil, err
+		}
+		fallback = &httpRoute{up: up, headers: hc.SetRequestHeaders}
+	}
+	routes := make([]*httpRoute, 0, len(hc.Routes))
+	for _, rc := range hc.Routes {
+		rt := &httpRoute{name: rc.Name, host: rc.Host, prefix: rc.PathPrefix, headers: rc.SetRequestHeaders}
+		if len(rc.Upstreams) > 0 {
+			var err error
+			if rt.up, err = s.upstreams(a, rc.Name, rc.Upstreams, rc.Balance); err != nil {
+				return nil, err
+			}
+		} else {
+			rt.up = fallback.up // validation made sure the service has upstreams
+		}
+		routes = append(routes, rt)
+	}
+	s.router = newHTTPRouter(routes, fallback)
+	filter, err := s.filters.build(&hc.FilterConfig)
+	if err != nil {
+		return nil, fmt.Errorf("http %s: %w", hc.Name, err)
+	}
+	s.svc, err = httpproxy.New(s.router, httpproxy.Config{
+		Name:          hc.Name,
+		Timeouts:      hc.Timeouts,
+		Pool:          a.httpPool,
+		MaxRetries:    hc.MaxRetries,
+		XForwardedFor: hc.XForwardedFor,
+		Forwarded:     hc.Forwarded,
+		Filter:        filter,
+		Metrics:       a.httpMetrics,
+		Logger:        a.log,
+		AccessLog:     hc.AccessLog,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("http %s: %w", hc.Name, err)
+	}
+	if s.listeners, err = listenAll("http", hc.Name, hc.Listen, &hc.SocketConfig); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// upstreams builds a balancer over list with a Peer per backend. route
+// labels health changes ("" for the service's own upstreams).
+func (s *httpService) upstreams(a *app, route string, list []Upstream, balance string) (*httpUpstreams, error) {
+	policy, err := lb.ParsePolicy(balance)
+	if err != nil {
+		return nil, fmt.Errorf("http %s: %w", s.cfg.Name, err)
+	}
+	backends := make([]lb.BackendConfig, 0, len(list))
+	for _, u := range list {
+		backends = append(backends, lb.BackendConfig{Addr: u.Addr.String(), Weight: u.Weight})
+	}
+	name := s.cfg.Name
+	bal, err := lb.New(backends, policy, lb.OnHealthChange(func(be *lb.Backend, healthy bool, reason string) {
+		a.httpHealthChanged(name, route, be.Addr, healthy, reason)
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("http %s: %w", s.cfg.Name, err)
+	}
+	up := &httpUpstreams{bal: bal, peers: make(map[*lb.Backend]*httpproxy.Peer, len(list)), hash: policy == lb.Hash}
+	for i, be := range bal.Backends() {
+		addr := list[i].Addr
+		up.peers[be] = &httpproxy.Peer{Addr: addr.Address, Network: addr.Network}
+		a.httpHealthy.WithLabelValues(name, route, be.Addr).Set(1)
+	}
+	s.balancers = append(s.balancers, bal)
+	return up, nil
+}
+
+// serve starts accepting on every listener and the health checks.
+func (s *httpService) serve(a *app) {
+	for _, l := range s.listeners {
+		a.wg.Add(1)
+		go s.serveListener(a, l)
+	}
+	if h := s.cfg.Health; h != nil {
+		hc := lb.HealthCheck{Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall, Probe: probeUpstream}
+		for _, bal := range s.balancers {
+			a.wg.Add(1)
+			go runHealthChecks(a, bal, hc)
+		}
+	}
+}
+
+func (s *httpService) serveListener(a *app, l net.Listener) {
+	defer a.wg.Done()
+	// Serve's context is never cancelled: shutdown goes through
+	// Service.Shutdown so requests in flight finish.
+	if err := s.svc.Serve(context.Background(), l); err != nil {
+		a.log.Error("listener stopped", "service", s.cfg.Name, "addr", l.Addr().String(), "error", err)
+	}
+}
+
+func runHealthChecks(a *app, bal *lb.Balancer, hc lb.HealthCheck) {
+	defer a.wg.Done()
+	bal.RunHealthChecks(a.healthCtx, hc)
+}
+
+// probeUpstream is the active health check: a connect to the backend's
+// address (host:port or unix:/path), closed at once.
+func probeUpstream(ctx context.Context, addr string) error {
+	network := "tcp"
+	if rest, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", rest
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// reloadFilters re-reads the CIDR files; on error the old lists stay.
+func (s *httpService) reloadFilters() error { return s.filters.reload() }
