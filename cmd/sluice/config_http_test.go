@@ -129,7 +129,7 @@ http:
 // TestHTTPConfigErrors: each fault names its file, line and key.
 func TestHTTPConfigErrors(t *testing.T) {
 	const head = "http:\n  - name: a\n    listen: [\"127.0.0.1:1\"]\n" // lines 1-3
-	const up = "    upstreams: [{addr: \"127.0.0.1:2\"}]\n"              // line 4 when it follows head
+	const up = "    upstreams: [{addr: \"127.0.0.1:2\"}]\n"            // line 4 when it follows head
 	for _, tc := range []struct {
 		name string
 		yaml string

@@ -266,4 +266,3 @@ func (r *httpRouter) Logging(ctx context.Context, s *httpproxy.Session, err erro
 	*rc = httpRequestCtx{tried: rc.tried[:0], key: rc.key[:0]}
 	r.ctxs.Put(rc)
 }
-

@@ -42,8 +42,8 @@ type app struct {
 	services     []*tcpService
 	udpServices  []*udpService
 	httpServices []*httpService
-	metricsL    net.Listener
-	metricsS    *http.Server
+	metricsL     net.Listener
+	metricsS     *http.Server
 
 	healthCtx    context.Context
 	healthCancel context.CancelFunc
