@@ -175,7 +175,7 @@ func (v *validator) config(fc *fileConfig) (*Config, error) {
 		}
 		names[t.Name] = true
 		for j, l := range t.Listen {
-			if listens[l.String()] && !t.ReusePort {
+			if listens[l.String()] && !t.ReusePort && !anyPort(l) {
 				return nil, v.fail([]any{"tcp", i, "listen", j}, "address %s is already used by another listener", l)
 			}
 			listens[l.String()] = true
@@ -209,7 +209,7 @@ func (v *validator) config(fc *fileConfig) (*Config, error) {
 		}
 		names[h.Name] = true
 		for j, l := range h.Listen {
-			if listens[l.String()] && !h.ReusePort {
+			if listens[l.String()] && !h.ReusePort && !anyPort(l) {
 				return nil, v.fail([]any{"http", i, "listen", j}, "address %s is already used by another listener", l)
 			}
 			listens[l.String()] = true
@@ -317,6 +317,13 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 		t.Source = s.Source
 	}
 	return t, nil
+}
+
+// anyPort reports whether a is a TCP address with port 0, which the
+// system replaces by a free port: two such listeners never collide.
+func anyPort(a Addr) bool {
+	_, port, err := net.SplitHostPort(a.Address)
+	return a.Network == "tcp" && err == nil && port == "0"
 }
 
 // addr validates "host:port" or "unix:/path".
