@@ -7,14 +7,17 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"sync"
+	"time"
 )
 
 //go:embed demo.yaml
 var demoYAML []byte
 
-// runDemo runs the embedded demo: an in-process echo upstream, a forwarder
-// in front of it and the metrics endpoint.
+// runDemo runs the embedded demo: in-process echo upstreams with TCP and
+// UDP forwarders in front of them, two HTTP origins behind an HTTP load
+// balancer, and the metrics endpoint.
 func runDemo(ctx context.Context, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig("demo.yaml (embedded)", demoYAML)
 	if err != nil {
@@ -23,8 +26,10 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer) error {
 	return serveDemo(ctx, cfg, stdout, stderr, nil)
 }
 
-// serveDemo starts the echo upstream at the address of the demo's first
-// upstream, then runs cfg. ready, when set, sees the running app.
+// serveDemo starts the stand-in upstreams at the addresses of the demo's
+// upstreams (the echo servers at the first TCP and UDP services', an HTTP
+// origin at each of the first HTTP service's), then runs cfg. ready, when
+// set, sees the running app.
 func serveDemo(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready func(*app)) error {
 	up := cfg.TCP[0].Upstreams[0].Addr
 	echo, err := net.Listen(up.Network, up.Address)
@@ -50,6 +55,32 @@ func serveDemo(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready
 		go serveUDPEcho(udpEcho, &wg)
 		defer udpEcho.Close()
 	}
+	var origins []net.Listener
+	if len(cfg.HTTP) > 0 {
+		ups := cfg.HTTP[0].Upstreams
+		for i := range ups {
+			l, err := net.Listen(ups[i].Addr.Network, ups[i].Addr.Address)
+			if err != nil {
+				for _, l := range origins {
+					l.Close()
+				}
+				return fmt.Errorf("demo HTTP origin: %w", err)
+			}
+			ups[i].Addr.Address = l.Addr().String()
+			origins = append(origins, l)
+		}
+		srvs := make([]*http.Server, len(origins))
+		for i, l := range origins {
+			srvs[i] = demoOrigin(string(rune('A' + i%26)))
+			wg.Add(1)
+			go serveDemoOrigin(srvs[i], l, &wg)
+		}
+		defer func() {
+			for _, srv := range srvs {
+				srv.Close()
+			}
+		}()
+	}
 	return run(ctx, cfg, stdout, stderr, func(a *app) {
 		fwd := a.services[0].listeners[0].Addr().String()
 		fmt.Fprintf(stdout, "sluice demo\n")
@@ -64,12 +95,23 @@ func serveDemo(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready
 			fmt.Fprintf(stdout, "  UDP echo upstream           %s\n", udpEcho.LocalAddr())
 			fmt.Fprintf(stdout, "  UDP forwarder               %s -> %s\n", udpFwd, udpEcho.LocalAddr())
 		}
+		var web string
+		if len(origins) > 0 && len(a.httpServices) > 0 {
+			web = a.httpServices[0].listeners[0].Addr().String()
+			for i, l := range origins {
+				fmt.Fprintf(stdout, "  HTTP origin %c (in-process)  %s\n", 'A'+i%26, l.Addr())
+			}
+			fmt.Fprintf(stdout, "  HTTP load balancer          %s -> %d origins, round robin\n", web, len(origins))
+		}
 		fmt.Fprintf(stdout, "try:\n  echo hello | nc -q1 %s %s\n", hostOf(fwd), portOf(fwd))
 		if udpFwd != "" {
 			fmt.Fprintf(stdout, "  echo hello | nc -u -q1 %s %s\n", hostOf(udpFwd), portOf(udpFwd))
 		}
+		if web != "" {
+			fmt.Fprintf(stdout, "  curl -s http://%s/ ; curl -s http://%s/    # origin A, then B\n", web, web)
+		}
 		if a.metricsL != nil {
-			fmt.Fprintf(stdout, "  curl -s http://%s%s | grep sluice_tcp\n", a.metricsL.Addr(), cfg.Metrics.Path)
+			fmt.Fprintf(stdout, "  curl -s http://%s%s | grep -E 'sluice_(tcp|http)_'\n", a.metricsL.Addr(), cfg.Metrics.Path)
 		}
 		fmt.Fprintf(stdout, "Ctrl-C stops it (open connections drain first).\n")
 		if ready != nil {
@@ -122,4 +164,23 @@ func serveUDPEcho(pc net.PacketConn, wg *sync.WaitGroup) {
 		}
 		pc.WriteTo(buf[:n], addr)
 	}
+}
+
+// demoOrigin is an HTTP origin that answers every request with
+// "hello from origin NAME".
+func demoOrigin(name string) *http.Server {
+	body := []byte("hello from origin " + name + "\n")
+	return &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write(body)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+}
+
+// serveDemoOrigin serves srv on l until srv is closed.
+func serveDemoOrigin(srv *http.Server, l net.Listener, wg *sync.WaitGroup) {
+	defer wg.Done()
+	srv.Serve(l)
 }

@@ -1,6 +1,6 @@
 // Command sluice runs sluice's proxies from a YAML file or a command line.
 //
-//	sluice                         run the embedded demo (echo upstream, forwarder, metrics)
+//	sluice                         run the embedded demo (TCP/UDP echo forwarders, an HTTP load balancer, metrics)
 //	sluice run -c FILE             run the services in FILE
 //	sluice check -c FILE           validate FILE; exit 1 with the key and line of the first fault
 //	sluice forward LISTEN UPSTREAM [UPSTREAM...]

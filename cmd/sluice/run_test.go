@@ -121,6 +121,10 @@ func TestDemoRuns(t *testing.T) {
 	cfg.Metrics.Listen = "127.0.0.1:0"
 	cfg.UDP[0].Listen[0] = "127.0.0.1:0"
 	cfg.UDP[0].Upstreams[0].Addr.Address = "127.0.0.1:0"
+	cfg.HTTP[0].Listen[0].Address = "127.0.0.1:0"
+	for i := range cfg.HTTP[0].Upstreams {
+		cfg.HTTP[0].Upstreams[i].Addr.Address = "127.0.0.1:0"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *app, 1)
 	done := make(chan error, 1)
@@ -139,11 +143,28 @@ func TestDemoRuns(t *testing.T) {
 	}
 	roundTrip(t, u, "udp demo")
 	u.Close()
+	// The HTTP load balancer takes turns between the two origins.
+	tr := &http.Transport{}
+	web := "http://" + a.httpServices[0].listeners[0].Addr().String() + "/"
+	got := map[string]int{}
+	for range 4 {
+		resp, err := (&http.Client{Transport: tr}).Get(web)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got[string(b)]++
+	}
+	tr.CloseIdleConnections()
+	if got["hello from origin A\n"] != 2 || got["hello from origin B\n"] != 2 {
+		t.Errorf("4 requests through the demo's HTTP load balancer got %v, want each origin twice", got)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"TCP forwarder", "UDP forwarder", "metrics", "try:"} {
+	for _, want := range []string{"TCP forwarder", "UDP forwarder", "HTTP load balancer", "HTTP origin B", "metrics", "try:", "curl -s http://"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo banner lacks %q:\n%s", want, out.String())
 		}
