@@ -18,14 +18,35 @@ func readOneRequest(in string, lim Limits) (*Request, *Reader, error) {
 // TestRequestRejects checks every request rule rejects with its error and
 // StatusOf maps that error to the right status.
 func TestRequestRejects(t *testing.T) {
+	for _, tt := range requestRejectCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := readOneRequest(tt.in, rejectLimits)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("ReadRequest(%q) = %v, want %v", tt.in, err, tt.want)
+			}
+			if got := StatusOf(err); got != tt.status {
+				t.Fatalf("StatusOf(%v) = %d, want %d", err, got, tt.status)
+			}
+		})
+	}
+}
+
+// rejectLimits are the limits requestRejectCases are read with.
+var rejectLimits = Limits{MaxLineBytes: 64, MaxHeadBytes: 200, MaxHeaders: 4}
+
+// rejectCase is a malformed request and the error it must get.
+type rejectCase struct {
+	name   string
+	in     string
+	want   error
+	status int
+}
+
+// requestRejectCases lists malformed requests, one or more per rule.
+func requestRejectCases() []rejectCase {
 	const h = "Host: example.com\r\n"
 	long := strings.Repeat("a", 100)
-	tests := []struct {
-		name   string
-		in     string
-		want   error
-		status int
-	}{
+	return []rejectCase{
 		// Framing fields.
 		{"te and cl", "POST / HTTP/1.1\r\n" + h + "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", ErrTEWithContentLength, 400},
 		{"cl and te", "POST / HTTP/1.1\r\n" + h + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", ErrTEWithContentLength, 400},
@@ -112,37 +133,58 @@ func TestRequestRejects(t *testing.T) {
 		{"head too large", "GET / HTTP/1.1\r\n" + h + strings.Repeat("X: "+long[:55]+"\r\n", 3) + "\r\n", ErrHeadTooLarge, 431},
 		{"unterminated head too large", "GET / HTTP/1.1\r\n" + h + strings.Repeat("X: "+long[:55]+"\r\n", 2) + "Y: " + long[:50], ErrHeadTooLarge, 431},
 	}
-	lim := Limits{MaxLineBytes: 64, MaxHeadBytes: 200, MaxHeaders: 4}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := readOneRequest(tt.in, lim)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("ReadRequest(%q) = %v, want %v", tt.in, err, tt.want)
-			}
-			if got := StatusOf(err); got != tt.status {
-				t.Fatalf("StatusOf(%v) = %d, want %d", err, got, tt.status)
-			}
-		})
-	}
 }
 
 // TestRequestAccepts checks what ReadRequest reports for well-formed heads,
 // odd-but-legal ones included.
 func TestRequestAccepts(t *testing.T) {
-	tests := []struct {
-		name      string
-		in        string
-		method    string
-		target    string
-		version   int
-		host      string
-		framing   Framing
-		cl        int64
-		keepAlive bool
-		upgrade   bool
-		expect    bool
-		fields    int
-	}{
+	for _, tt := range requestAcceptCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			req, rd, err := readOneRequest(tt.in, Limits{})
+			if err != nil {
+				t.Fatalf("ReadRequest(%q): %v", tt.in, err)
+			}
+			if string(req.Method) != tt.method || string(req.Target) != tt.target || req.Version != tt.version || string(req.Host) != tt.host {
+				t.Errorf("got %q %q %d host %q, want %q %q %d host %q", req.Method, req.Target, req.Version, req.Host, tt.method, tt.target, tt.version, tt.host)
+			}
+			if req.Framing != tt.framing || req.ContentLength != tt.cl {
+				t.Errorf("framing %v %d, want %v %d", req.Framing, req.ContentLength, tt.framing, tt.cl)
+			}
+			if req.KeepAlive != tt.keepAlive || req.Upgrade != tt.upgrade || req.ExpectContinue != tt.expect {
+				t.Errorf("keep-alive %v upgrade %v expect %v, want %v %v %v", req.KeepAlive, req.Upgrade, req.ExpectContinue, tt.keepAlive, tt.upgrade, tt.expect)
+			}
+			if req.Header.Len() != tt.fields {
+				t.Errorf("%d fields, want %d", req.Header.Len(), tt.fields)
+			}
+			if rd.Buffered() != 0 {
+				t.Errorf("Buffered = %d after the only head", rd.Buffered())
+			}
+			if err := rd.ReadRequest(req); err != io.EOF {
+				t.Errorf("second ReadRequest = %v, want io.EOF", err)
+			}
+		})
+	}
+}
+
+// acceptCase is a well-formed request and what ReadRequest must report.
+type acceptCase struct {
+	name      string
+	in        string
+	method    string
+	target    string
+	version   int
+	host      string
+	framing   Framing
+	cl        int64
+	keepAlive bool
+	upgrade   bool
+	expect    bool
+	fields    int
+}
+
+// requestAcceptCases lists well-formed requests, odd-but-legal ones included.
+func requestAcceptCases() []acceptCase {
+	return []acceptCase{
 		{"get", "GET /index.html?q=1 HTTP/1.1\r\nHost: example.com\r\n\r\n", "GET", "/index.html?q=1", 11, "example.com", NoBody, -1, true, false, false, 1},
 		{"post cl", "POST /form HTTP/1.1\r\nHost: a:8080\r\nContent-Length: 13\r\n\r\n", "POST", "/form", 11, "a:8080", Length, 13, true, false, false, 2},
 		{"cl zero", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", "POST", "/", 11, "a", Length, 0, true, false, false, 2},
@@ -173,32 +215,6 @@ func TestRequestAccepts(t *testing.T) {
 		{"tab in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\tb\r\n\r\n", "GET", "/", 11, "a", NoBody, -1, true, false, false, 2},
 		{"empty value", "GET / HTTP/1.1\r\nHost: a\r\nX:\r\nY: \t \r\n\r\n", "GET", "/", 11, "a", NoBody, -1, true, false, false, 3},
 		{"odd name chars", "GET / HTTP/1.1\r\nHost: a\r\nX-!#$%&'*+.^_`|~: 1\r\n\r\n", "GET", "/", 11, "a", NoBody, -1, true, false, false, 2},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			req, rd, err := readOneRequest(tt.in, Limits{})
-			if err != nil {
-				t.Fatalf("ReadRequest(%q): %v", tt.in, err)
-			}
-			if string(req.Method) != tt.method || string(req.Target) != tt.target || req.Version != tt.version || string(req.Host) != tt.host {
-				t.Errorf("got %q %q %d host %q, want %q %q %d host %q", req.Method, req.Target, req.Version, req.Host, tt.method, tt.target, tt.version, tt.host)
-			}
-			if req.Framing != tt.framing || req.ContentLength != tt.cl {
-				t.Errorf("framing %v %d, want %v %d", req.Framing, req.ContentLength, tt.framing, tt.cl)
-			}
-			if req.KeepAlive != tt.keepAlive || req.Upgrade != tt.upgrade || req.ExpectContinue != tt.expect {
-				t.Errorf("keep-alive %v upgrade %v expect %v, want %v %v %v", req.KeepAlive, req.Upgrade, req.ExpectContinue, tt.keepAlive, tt.upgrade, tt.expect)
-			}
-			if req.Header.Len() != tt.fields {
-				t.Errorf("%d fields, want %d", req.Header.Len(), tt.fields)
-			}
-			if rd.Buffered() != 0 {
-				t.Errorf("Buffered = %d after the only head", rd.Buffered())
-			}
-			if err := rd.ReadRequest(req); err != io.EOF {
-				t.Errorf("second ReadRequest = %v, want io.EOF", err)
-			}
-		})
 	}
 }
 
