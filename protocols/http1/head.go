@@ -199,13 +199,13 @@ func (r *Reader) readFields(h *Header, from int, sec *section, fi *fieldInfo) (i
 		if h.Len() >= sec.maxFields {
 			return 0, fmt.Errorf("%w: more than %d fields in the %s", sec.errCount, sec.maxFields, sec.what)
 		}
-		name, value, err := parseField(line)
+		nameEnd, vStart, vEnd, err := parseField(line)
 		if err != nil {
 			return 0, err
 		}
-		h.AddBytes(name, value)
+		h.addLine(line, nameEnd, vStart, vEnd)
 		if fi != nil {
-			f := h.fields[len(h.fields)-1]
+			f := &h.fields[len(h.fields)-1]
 			fi.note(f.Name, f.Value)
 		}
 	}
@@ -220,11 +220,11 @@ func readErr(what string, err error) error {
 	return fmt.Errorf("http1: reading %s: %w", what, err)
 }
 
-// parseField splits a field line (RFC 9112 5) into its name and its value
-// trimmed of OWS, checking every byte.
-func parseField(line []byte) (name, value []byte, err error) {
+// parseField checks a field line (RFC 9112 5) and returns where its name
+// ends and where its value, trimmed of OWS, starts and ends.
+func parseField(line []byte) (nameEnd, vStart, vEnd int, err error) {
 	if isOWS(line[0]) {
-		return nil, nil, ErrObsFold
+		return 0, 0, 0, ErrObsFold
 	}
 	i := 0
 	for i < len(line) && isTchar(line[i]) {
@@ -232,26 +232,32 @@ func parseField(line []byte) (name, value []byte, err error) {
 	}
 	switch {
 	case i == len(line):
-		return nil, nil, fmt.Errorf("%w: no colon in %q", ErrBadField, clip(line))
+		return 0, 0, 0, fmt.Errorf("%w: no colon in %q", ErrBadField, clip(line))
 	case line[i] != ':':
 		j := i
 		for j < len(line) && isOWS(line[j]) {
 			j++
 		}
 		if j > i && j < len(line) && line[j] == ':' {
-			return nil, nil, fmt.Errorf("%w: %q", ErrSpaceBeforeColon, clip(line[:i]))
+			return 0, 0, 0, fmt.Errorf("%w: %q", ErrSpaceBeforeColon, clip(line[:i]))
 		}
-		return nil, nil, fmt.Errorf("%w: byte %#02x in field name", ErrBadField, line[i])
+		return 0, 0, 0, fmt.Errorf("%w: byte %#02x in field name", ErrBadField, line[i])
 	case i == 0:
-		return nil, nil, fmt.Errorf("%w: empty field name", ErrBadField)
+		return 0, 0, 0, fmt.Errorf("%w: empty field name", ErrBadField)
 	}
-	value = line[i+1:]
-	for _, c := range value {
+	for _, c := range line[i+1:] {
 		if !isValue(c) {
-			return nil, nil, fmt.Errorf("%w: byte %#02x in the value of %q", ErrBadField, c, clip(line[:i]))
+			return 0, 0, 0, fmt.Errorf("%w: byte %#02x in the value of %q", ErrBadField, c, clip(line[:i]))
 		}
 	}
-	return line[:i], trimOWS(value), nil
+	vStart, vEnd = i+1, len(line)
+	for vStart < vEnd && isOWS(line[vStart]) {
+		vStart++
+	}
+	for vEnd > vStart && isOWS(line[vEnd-1]) {
+		vEnd--
+	}
+	return i, vStart, vEnd, nil
 }
 
 // clip shortens b for an error message.

@@ -154,6 +154,15 @@ func (h *Header) AppendTo(dst []byte) []byte {
 	return dst
 }
 
+// addLine appends a parsed field line with one copy: name is line[:nameEnd]
+// and the value line[vStart:vEnd].
+func (h *Header) addLine(line []byte, nameEnd, vStart, vEnd int) {
+	start := len(h.buf)
+	h.buf = append(h.buf, line...)
+	b := h.buf[start:len(h.buf):len(h.buf)]
+	h.fields = append(h.fields, Field{Name: b[:nameEnd:nameEnd], Value: b[vStart:vEnd:vEnd]})
+}
+
 // CopyFrom makes h a deep copy of src.
 func (h *Header) CopyFrom(src *Header) {
 	if src == h {
