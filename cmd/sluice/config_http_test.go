@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -179,5 +181,27 @@ func TestHTTPConfigErrors(t *testing.T) {
 				t.Fatalf("error %q\nwant it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestCheckHTTP: `sluice check` validates http: sections and counts them.
+func TestCheckHTTP(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(good, []byte(goodHTTPConfig), 0o600)
+	os.WriteFile(bad, []byte(strings.Replace(goodHTTPConfig, "X-Proxy: sluice", "X-Proxy: sluice, \"Bad Name\": x", 1)), 0o600)
+	var out, errb strings.Builder
+	if code := runMain([]string{"check", "-c", good}, &out, &errb); code != 0 {
+		t.Fatalf("check good: exit %d: %s", code, errb.String())
+	}
+	if want := "ok (0 tcp, 0 udp, 1 http services)"; !strings.Contains(out.String(), want) {
+		t.Errorf("stdout %q, want %q", out.String(), want)
+	}
+	if code := runMain([]string{"check", "-c", bad}, &out, &errb); code != 1 {
+		t.Fatalf("check bad: exit %d", code)
+	}
+	if want := `bad.yaml:7: http[0].set_request_headers.Bad Name: invalid header name "Bad Name"`; !strings.Contains(errb.String(), want) {
+		t.Fatalf("stderr %q, want %q", errb.String(), want)
 	}
 }

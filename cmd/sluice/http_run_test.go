@@ -16,11 +16,11 @@ import (
 )
 
 // origin is an in-process HTTP server that answers "NAME PATH X-Proxy=...
-// X-Route=...".
+// X-Route=... XFF=...".
 func origin(t *testing.T, name string) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "%s %s X-Proxy=%s X-Route=%s", name, r.URL.Path, r.Header.Get("X-Proxy"), r.Header.Get("X-Route"))
+		fmt.Fprintf(w, "%s %s X-Proxy=%s X-Route=%s XFF=%s", name, r.URL.Path, r.Header.Get("X-Proxy"), r.Header.Get("X-Route"), r.Header.Get("X-Forwarded-For"))
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -96,6 +96,11 @@ func get(t *testing.T, c *http.Client, addr, host, target string) (int, string) 
 func TestHTTPServiceEndToEnd(t *testing.T) {
 	a1, a2, api := origin(t, "A"), origin(t, "B"), origin(t, "API")
 	dead := deadAddr(t)
+	// stuck never answers until the test ends.
+	unstick := make(chan struct{})
+	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-unstick }))
+	defer stuck.Close()
+	defer close(unstick)
 	yaml := fmt.Sprintf(`metrics: {listen: "127.0.0.1:0"}
 log: {level: error}
 http:
@@ -110,10 +115,19 @@ http:
   - name: failover
     listen: ["127.0.0.1:0"]
     upstreams: [{addr: %[4]q}, {addr: %[1]q}]
+    x_forwarded_for: true
+  - name: no-retries
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %[4]q}, {addr: %[1]q}]
+    max_retries: 0
+  - name: slow
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %[5]q}]
+    timeouts: {upstream_read: 50ms}
   - name: routed-only
     listen: ["127.0.0.1:0"]
     routes: [{name: api, path_prefix: /api/, upstreams: [{addr: %[3]q}]}]
-`, a1.Listener.Addr(), a2.Listener.Addr(), api.Listener.Addr(), dead)
+`, a1.Listener.Addr(), a2.Listener.Addr(), api.Listener.Addr(), dead, stuck.Listener.Addr())
 	cfg, err := parseConfig("h.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +141,9 @@ http:
 	defer stop()
 	web := a.httpServices[0].listeners[0].Addr().String()
 	failover := a.httpServices[1].listeners[0].Addr().String()
-	routed := a.httpServices[2].listeners[0].Addr().String()
+	routed := a.httpServices[4].listeners[0].Addr().String()
+	noRetries := a.httpServices[2].listeners[0].Addr().String()
+	slow := a.httpServices[3].listeners[0].Addr().String()
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr}
@@ -139,8 +155,8 @@ http:
 			if code != 200 {
 				t.Fatalf("status %d: %s", code, body)
 			}
-			if !strings.HasSuffix(body, " /page X-Proxy=sluice X-Route=") {
-				t.Fatalf("body %q: want the path and X-Proxy set, no X-Route", body)
+			if !strings.HasSuffix(body, " /page X-Proxy=sluice X-Route= XFF=") {
+				t.Fatalf("body %q: want the path and X-Proxy set, no X-Route or X-Forwarded-For", body)
 			}
 			names = append(names, strings.Fields(body)[0])
 		}
@@ -153,7 +169,7 @@ http:
 	t.Run("route", func(t *testing.T) {
 		for _, host := range []string{"api.example", "API.example:8080"} {
 			code, body := get(t, c, web, host, "/v1/users")
-			if code != 200 || body != "API /v1/users X-Proxy=sluice X-Route=api" {
+			if code != 200 || body != "API /v1/users X-Proxy=sluice X-Route=api XFF=" {
 				t.Fatalf("Host %s: %d %q", host, code, body)
 			}
 		}
@@ -165,8 +181,8 @@ http:
 	t.Run("dead upstream fails over", func(t *testing.T) {
 		for i := range 6 {
 			code, body := get(t, c, failover, "x", fmt.Sprintf("/%d", i))
-			if code != 200 || !strings.HasPrefix(body, "A /") {
-				t.Fatalf("request %d: %d %q, want origin A", i, code, body)
+			if code != 200 || !strings.HasPrefix(body, "A /") || !strings.HasSuffix(body, " XFF=127.0.0.1") {
+				t.Fatalf("request %d: %d %q, want origin A, with X-Forwarded-For", i, code, body)
 			}
 		}
 	})
@@ -176,6 +192,20 @@ http:
 		}
 		if code, body := get(t, c, routed, "x", "/other"); code != 404 || !strings.Contains(body, "no route") {
 			t.Fatalf("unrouted: %d %q, want 404", code, body)
+		}
+	})
+	t.Run("max_retries 0", func(t *testing.T) {
+		// Round robin starts with the first upstream, which is dead.
+		if code, body := get(t, c, noRetries, "x", "/"); code != 502 || !strings.Contains(body, "could not connect") {
+			t.Fatalf("%d %q, want 502 without failover", code, body)
+		}
+		if code, body := get(t, c, noRetries, "x", "/"); code != 200 || !strings.HasPrefix(body, "A /") {
+			t.Fatalf("%d %q, want the next request on origin A", code, body)
+		}
+	})
+	t.Run("upstream_read timeout", func(t *testing.T) {
+		if code, body := get(t, c, slow, "x", "/"); code != 504 {
+			t.Fatalf("%d %q, want 504", code, body)
 		}
 	})
 	// The endpoint serves the http series; their counts are read once
