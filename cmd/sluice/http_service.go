@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"strings"
 
 	"github.com/sluice-proxy/sluice/httpproxy"
 	"github.com/sluice-proxy/sluice/lb"
@@ -127,21 +126,6 @@ func (s *httpService) serveListener(a *app, l net.Listener) {
 func runHealthChecks(a *app, bal *lb.Balancer, hc lb.HealthCheck) {
 	defer a.wg.Done()
 	bal.RunHealthChecks(a.healthCtx, hc)
-}
-
-// probeUpstream is the active health check: a connect to the backend's
-// address (host:port or unix:/path), closed at once.
-func probeUpstream(ctx context.Context, addr string) error {
-	network := "tcp"
-	if rest, ok := strings.CutPrefix(addr, "unix:"); ok {
-		network, addr = "unix", rest
-	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, network, addr)
-	if err != nil {
-		return err
-	}
-	return c.Close()
 }
 
 // reloadFilters re-reads the CIDR files; on error the old lists stay.

@@ -122,7 +122,8 @@ func (s *tcpService) serve(a *app) {
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			s.bal.RunHealthChecks(a.healthCtx, lb.HealthCheck{Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall})
+			// probeUpstream, not lb's default TCP probe: upstreams may be unix:/path.
+			s.bal.RunHealthChecks(a.healthCtx, lb.HealthCheck{Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall, Probe: probeUpstream})
 		}()
 	}
 }
