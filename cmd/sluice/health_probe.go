@@ -6,8 +6,9 @@ import (
 	"strings"
 )
 
-// probeUpstream is the active health check of tcp: and http: upstreams: a connect to the backend's
-// address (host:port or unix:/path), closed at once.
+// probeUpstream is the active health check of tcp: and http: upstreams:
+// a connect to the backend's address (host:port or unix:/path), closed at
+// once.
 func probeUpstream(ctx context.Context, addr string) error {
 	network := "tcp"
 	if rest, ok := strings.CutPrefix(addr, "unix:"); ok {
