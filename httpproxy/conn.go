@@ -38,11 +38,12 @@ type h1conn struct {
 	scratch []byte
 
 	// State of the current request.
-	bodyDone     bool   // the request body has been read to its end
-	bodyStreamed bool   // some of the request body went upstream in a stream (no retry)
-	inlineBody   []byte // a small request body, kept for retries
-	respStarted  bool   // a response head arrived from the current upstream
-	upBodyDone   bool   // the current upstream's response body was read to its end
+	bodyDone     bool        // the request body has been read to its end
+	bodyRead     atomic.Bool // the body goroutine has read the request body to its end
+	bodyStreamed bool        // some of the request body went upstream in a stream (no retry)
+	inlineBody   []byte      // a small request body, kept for retries
+	respStarted  bool        // a response head arrived from the current upstream
+	upBodyDone   bool        // the current upstream's response body was read to its end
 }
 
 // connReader is the io.Reader under the client's http1.Reader. It moves
@@ -207,6 +208,7 @@ func (hc *h1conn) serveRequest(ctx context.Context) bool {
 	sess.reset()
 	sess.Start = time.Now()
 	hc.bodyDone, hc.bodyStreamed, hc.respStarted, hc.upBodyDone = false, false, false, false
+	hc.bodyRead.Store(false)
 	if !hc.req.KeepAlive || s.draining.Load() {
 		sess.closeConn = true
 	}

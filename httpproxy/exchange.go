@@ -75,17 +75,18 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 		if bodyDone == nil {
 			return nil
 		}
-		select {
-		case err := <-bodyDone:
-			bodyDone = nil
-			return err
-		default:
+		// A body read to its end is only being written: wait for it.
+		// Otherwise the upstream answered before the whole body came, and
+		// the rest of it is abandoned.
+		if !hc.bodyRead.Load() {
+			uc.c.Close()
+			hc.c.SetReadDeadline(time.Unix(1, 0))
 		}
-		uc.c.Close()
-		hc.c.SetReadDeadline(time.Unix(1, 0))
 		err := <-bodyDone
 		bodyDone = nil
-		s.closeConn = true // the rest of the request body is still on the wire
+		if !hc.bodyDone {
+			s.closeConn = true // the rest of the request body is still on the wire
+		}
 		return err
 	}
 
@@ -95,12 +96,11 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 		resp.Reset()
 		err := uc.r.ReadResponse(resp, up.Method)
 		if err != nil {
-			if berr := stopBody(); berr != nil {
-				err = berr // the client's fault explains the upstream's
-			} else {
-				err = upstreamErr(err)
-			}
 			uc.c.Close()
+			err = upstreamErr(err)
+			if berr := stopBody(); errors.Is(berr, ErrDownstreamProtocol) || errors.Is(berr, ErrDownstreamClosed) {
+				err = berr // the client's fault explains the upstream's
+			}
 			return err
 		}
 		hc.respStarted = true
@@ -108,8 +108,8 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 			break
 		}
 		if err := hc.relayInterim(s, resp); err != nil {
-			stopBody()
 			uc.c.Close()
+			stopBody()
 			return err
 		}
 	}
@@ -119,8 +119,8 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 	}
 	if resp.Status == 101 {
 		if !req.Upgrade {
-			stopBody()
 			uc.c.Close()
+			stopBody()
 			return wrapKind(ErrUpstreamProtocol, errors.New("101 Switching Protocols to a request that asked for no upgrade"))
 		}
 		if err := stopBody(); err != nil {
@@ -134,12 +134,17 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 	if err == nil && berr != nil && !errors.Is(berr, os.ErrDeadlineExceeded) {
 		err = berr
 	}
+	// The connection goes back before the last write to the client, so the
+	// client's next request finds it.
 	reusable := err == nil && berr == nil && resp.KeepAlive && hc.upBodyDone && peer.IdleTimeout >= 0
 	if reusable {
 		uc.c.SetDeadline(time.Time{})
 		svc.pool.put(uc, peer.IdleTimeout)
 	} else {
 		uc.c.Close()
+	}
+	if err == nil {
+		err = hc.flush()
 	}
 	return err
 }
@@ -225,6 +230,9 @@ func (hc *h1conn) sendBody(ctx context.Context, s *Session, uc *upConn, chunked 
 			return
 		}
 		end := err == io.EOF
+		if end {
+			hc.bodyRead.Store(true)
+		}
 		if filter != nil {
 			var ferr error
 			if p, ferr = filter.RequestBodyFilter(ctx, s, p, end); ferr != nil {
@@ -270,7 +278,8 @@ func (hc *h1conn) relayInterim(s *Session, resp *http1.Response) error {
 }
 
 // relayResponse sends the response head and streams its body to the
-// client, choosing the client's framing.
+// client, choosing the client's framing. The last of it is left in hc.wbuf
+// for exchange to write once the upstream connection is settled.
 func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto time.Duration) error {
 	ph := &hc.svc.ph
 	resp := s.Response
@@ -306,7 +315,7 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 	s.headSent = true
 	if upFraming == http1.NoBody {
 		hc.upBodyDone = true
-		return hc.flush()
+		return nil // exchange writes it
 	}
 	br := uc.r.Body(upFraming, upLength)
 	filter := ph.respBody
@@ -340,7 +349,7 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 		}
 		if end {
 			hc.upBodyDone = true
-			return hc.flush()
+			return nil // exchange writes the rest
 		}
 		// Write when the next read would wait, so that a streamed body
 		// (server-sent events, a slow download) flows as it comes.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -95,6 +96,43 @@ type proxyHarness struct {
 	addr string
 	reg  *prometheus.Registry
 	done chan error
+	logs chan map[string]string // access-log lines, written after a request's metrics
+}
+
+// logSink is a slog.Handler that hands each record's attributes to a
+// channel.
+type logSink struct{ ch chan map[string]string }
+
+func (l logSink) Enabled(context.Context, slog.Level) bool { return true }
+func (l logSink) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l logSink) WithGroup(string) slog.Handler            { return l }
+func (l logSink) Handle(_ context.Context, r slog.Record) error {
+	m := map[string]string{"msg": r.Message}
+	r.Attrs(func(a slog.Attr) bool {
+		m[a.Key] = a.Value.String()
+		return true
+	})
+	select {
+	case l.ch <- m:
+	default:
+	}
+	return nil
+}
+
+// request waits for the access-log line of the next finished request:
+// its metrics are recorded by then.
+func (h *proxyHarness) request(t *testing.T) map[string]string {
+	t.Helper()
+	for {
+		select {
+		case m := <-h.logs:
+			if m["msg"] == "http request" {
+				return m
+			}
+		case <-time.After(safety):
+			t.Fatal("no request was logged")
+		}
+	}
 }
 
 func startService(t *testing.T, p Proxy, cfg Config) *proxyHarness {
@@ -107,6 +145,11 @@ func startService(t *testing.T, p Proxy, cfg Config) *proxyHarness {
 	if cfg.Metrics == nil {
 		cfg.Metrics = m
 	}
+	logs := make(chan map[string]string, 1000)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(logSink{logs})
+		cfg.AccessLog = true
+	}
 	svc, err := New(p, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +158,7 @@ func startService(t *testing.T, p Proxy, cfg Config) *proxyHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &proxyHarness{svc: svc, addr: ln.Addr().String(), reg: reg, done: make(chan error, 1)}
+	h := &proxyHarness{svc: svc, addr: ln.Addr().String(), reg: reg, done: make(chan error, 1), logs: logs}
 	go func() { h.done <- svc.Serve(context.Background(), ln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), safety)

@@ -205,6 +205,7 @@ func TestTimeouts(t *testing.T) {
 		if !c.closed() {
 			t.Error("connection left open")
 		}
+		h.request(t)
 		if v := h.metric(t, "sluice_http_errors_total", "kind", "header_timeout"); v != 1 {
 			t.Errorf("header_timeout = %v", v)
 		}

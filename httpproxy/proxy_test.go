@@ -43,6 +43,7 @@ func TestRoundTripAndHeaders(t *testing.T) {
 	if xff := got.Get("X-Forwarded-For"); xff != "192.0.2.1, 127.0.0.1" {
 		t.Errorf("X-Forwarded-For = %q", xff)
 	}
+	h.request(t)
 	if v := h.metric(t, "sluice_http_requests_total", "code", "2xx"); v != 1 {
 		t.Errorf("2xx requests = %v", v)
 	}
@@ -210,7 +211,12 @@ func TestUpgradeRefusedStaysHTTP(t *testing.T) {
 
 func TestRequestFramingFaults(t *testing.T) {
 	o := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t.Errorf("a bad request reached the upstream: %s %s", r.Method, r.URL)
+		// A fault in a chunked body shows only once the head has gone
+		// upstream; every other fault must be caught before.
+		if r.URL.Path != "/late" {
+			t.Errorf("a bad request reached the upstream: %s %s", r.Method, r.URL)
+		}
+		io.Copy(io.Discard, r.Body)
 	}))
 	tests := []struct {
 		name, req string
@@ -227,7 +233,7 @@ func TestRequestFramingFaults(t *testing.T) {
 		{"NUL", "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\x002\r\n\r\n", 400},
 		{"no Host", "GET / HTTP/1.1\r\n\r\n", 400},
 		{"two Host", "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400},
-		{"bad chunk size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+		{"bad chunk size", "POST /late HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
 		{"HTTP/2.0", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505},
 	}
 	h := startService(t, static{&Peer{Addr: o.addr}}, Config{})
@@ -274,6 +280,7 @@ func TestResponseFramingFaults(t *testing.T) {
 				if resp, _ := c.response("GET"); resp.StatusCode != 502 {
 					t.Errorf("status %d, want 502", resp.StatusCode)
 				}
+				h.request(t)
 			}
 			if len(conns) != 2 {
 				t.Errorf("upstream connections = %d, want 2 (a connection with a bad response must not be reused)", len(conns))

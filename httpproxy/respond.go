@@ -18,9 +18,6 @@ func (hc *h1conn) writeWhole(s *Session, resp *http1.Response, body []byte) erro
 	}
 	resp.Version = 11
 	noBody := bodyless(resp.Status)
-	if !noBody && !resp.Header.Has("Content-Length") {
-		resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
-	}
 	if hc.req.Framing != http1.NoBody && !hc.bodyDone {
 		s.closeConn = true // the unread request body would be taken for the next request
 	}
@@ -28,6 +25,12 @@ func (hc *h1conn) writeWhole(s *Session, resp *http1.Response, body []byte) erro
 		if err := ph.ResponseFilter(context.Background(), s, resp); err != nil {
 			hc.svc.log.Warn("http response filter failed", "service", hc.svc.cfg.Name, "error", err)
 		}
+	}
+	// The body is whole, so its length is known: it frames the response
+	// whatever the filter did.
+	resp.Header.Del("Transfer-Encoding")
+	if !noBody {
+		resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	hc.setConnection(s, &resp.Header)
 	hc.wbuf = resp.AppendHead(hc.wbuf[:0])

@@ -2,7 +2,6 @@ package httpproxy
 
 import (
 	"net"
-	"strconv"
 	"time"
 
 	"github.com/sluice-proxy/sluice/protocols/http1"
@@ -93,13 +92,12 @@ func (s *Session) Respond(status int, contentType string, body []byte) error {
 	if contentType != "" {
 		resp.Header.Set("Content-Type", contentType)
 	}
-	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	return s.WriteResponse(resp, body)
 }
 
 // WriteResponse answers the client with resp and a whole body. resp may be
-// Session.Response or a head of the caller's; its Content-Length, when set,
-// must match body (it is set when absent). ResponseFilter runs on it.
+// Session.Response or a head of the caller's. ResponseFilter runs on it;
+// Content-Length is then set to the body's length.
 func (s *Session) WriteResponse(resp *http1.Response, body []byte) error {
 	if s.headSent {
 		return errAlreadyResponded
