@@ -7,14 +7,17 @@
 // A Proxy implements one method, UpstreamPeer; every other phase is an
 // optional interface the Service finds once, when it is built:
 //
-//	type LB struct{ *lb.Balancer }
+//	type LB struct {
+//		bal   *lb.Balancer
+//		peers map[*lb.Backend]*httpproxy.Peer // one long-lived Peer per backend
+//	}
 //
 //	func (p LB) UpstreamPeer(ctx context.Context, s *httpproxy.Session) (*httpproxy.Peer, error) {
-//		be, err := p.Pick(nil, nil)
+//		be, err := p.bal.Pick(nil, nil)
 //		if err != nil {
 //			return nil, err
 //		}
-//		return &httpproxy.Peer{Addr: be.Addr}, nil
+//		return p.peers[be], nil
 //	}
 //
 //	func (LB) UpstreamRequestFilter(ctx context.Context, s *httpproxy.Session, req *http1.Request) error {
@@ -22,7 +25,7 @@
 //		return nil
 //	}
 //
-//	svc, _ := httpproxy.New(LB{bal}, httpproxy.Config{Name: "web"})
+//	svc, _ := httpproxy.New(LB{bal, peers}, httpproxy.Config{Name: "web"})
 //	go svc.Serve(ctx, ln)
 //
 // What the pipeline guarantees:
@@ -41,5 +44,9 @@
 //     upstream has answered 101.
 //   - Every wait on a peer has a bound (Timeouts), and every failure has a
 //     kind (ErrConnect, ErrUpstreamTimeout, ...) that picks the status, the
-//     metric label and the log line.
+//     metric label and the log line. An error a phase returns that already
+//     carries a kind keeps it.
+//   - A request's metrics are recorded, and its access-log line written,
+//     after its response has been sent: a client may read a response
+//     before it is counted.
 package httpproxy

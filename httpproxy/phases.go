@@ -40,10 +40,9 @@ type EarlyRequestFilter interface {
 }
 
 // RequestFilter validates, rejects or answers a request. When it returns
-// handled, the pipeline goes straight to Logging: the filter must have
-// answered with Session.Respond (otherwise the client gets a 502... no: an
-// empty 200 is never invented — see Session.Respond; an unanswered handled
-// request is answered 500).
+// handled, the request goes no further (straight to Logging): the filter
+// must have answered it with Session.Respond or Session.WriteResponse, and
+// a handled request left unanswered gets 500.
 type RequestFilter interface {
 	RequestFilter(ctx context.Context, s *Session) (handled bool, err error)
 }
