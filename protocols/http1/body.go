@@ -33,18 +33,21 @@ type BodyReader struct {
 	state    chunkState
 	n        int64
 	err      error // sticky: io.EOF at the end, or a framing fault
+	active   bool  // handed out by Body since the last Reset
 	trailers Header
 }
 
 var _ io.Reader = (*BodyReader)(nil)
 
 // Body returns a reader of the body that follows the last head, framed as f
-// with contentLength for Length. The BodyReader is owned by r and reused by
-// the next call; read it to io.EOF before reading the next head.
+// with contentLength for Length (normally the head's Framing and
+// ContentLength). The BodyReader is owned by r and reused by the next call;
+// read it to io.EOF before reading the next head.
 func (r *Reader) Body(f Framing, contentLength int64) *BodyReader {
 	b := &r.body
-	*b = BodyReader{rd: r, framing: f, trailers: b.trailers}
+	*b = BodyReader{rd: r, framing: f, active: true, trailers: b.trailers}
 	b.trailers.Reset()
+	r.owed = false
 	switch f {
 	case NoBody:
 		b.err = io.EOF

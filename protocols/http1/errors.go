@@ -52,6 +52,10 @@ var (
 	// ErrBadStatus: a malformed status code in a status line (502 for a
 	// proxy; StatusOf says 400 as for any framing fault).
 	ErrBadStatus = errors.New("http1: malformed status code")
+	// ErrBodyNotRead: ReadRequest or ReadResponse was called before the
+	// previous message's body was read to its end (or after it failed). It
+	// is the caller's fault, not the peer's: StatusOf says 0.
+	ErrBodyNotRead = errors.New("http1: previous message body not read to the end")
 )
 
 // StatusOf returns the status a server should answer a request fault with:

@@ -289,12 +289,18 @@ func parseVersion(v []byte) (int, error) {
 // ReadRequest reads the next request head into req (reset first) and checks
 // it against RFC 9112: request line, field syntax, Host, and the framing
 // fields; see the package documentation for the rules. Pipelined requests
-// work since bytes past the head stay buffered. It returns io.EOF, unwrapped,
+// work since bytes past the head stay buffered. The previous message's body,
+// if it had one, must have been read to io.EOF through Body, or
+// ReadRequest fails with ErrBodyNotRead rather than read body bytes as a
+// head. It returns io.EOF, unwrapped,
 // when the connection closed cleanly before any byte of a new request, and
 // wraps io.ErrUnexpectedEOF when it closed in the middle of a head. Faults
 // wrap the package's sentinel errors; StatusOf maps them to a status.
 func (r *Reader) ReadRequest(req *Request) error {
 	req.Reset()
+	if err := r.bodyRead(); err != nil {
+		return err
+	}
 	// RFC 9112 2.2: a server SHOULD ignore empty lines before the request line.
 	for skipped := 0; ; skipped++ {
 		for r.w-r.r < 2 {
@@ -342,6 +348,7 @@ func (r *Reader) ReadRequest(req *Request) error {
 		return err
 	}
 	r.r += n
+	r.owed = req.Framing != NoBody && req.ContentLength != 0
 	return nil
 }
 
@@ -482,11 +489,15 @@ func (req *Request) finish(fi *fieldInfo) error {
 }
 
 // ReadResponse reads the next response head into resp (reset first); method
-// is the request's, so a response to HEAD gets NoBody. 1xx responses are
+// is the request's, so a response to HEAD, and a 2xx to CONNECT, gets
+// NoBody. The previous body must have been read as for ReadRequest. 1xx responses are
 // returned too: the caller loops until a final one. It returns io.EOF,
 // unwrapped, when the connection closed cleanly before any byte.
 func (r *Reader) ReadResponse(resp *Response, method []byte) error {
 	resp.Reset()
+	if err := r.bodyRead(); err != nil {
+		return err
+	}
 	if r.w == r.r {
 		if err := r.fill(1); err != nil {
 			if err == io.EOF && r.w == r.r {
@@ -529,6 +540,8 @@ func (r *Reader) ReadResponse(resp *Response, method []byte) error {
 	switch s := resp.Status; {
 	case string(method) == "HEAD" || s < 200 || s == 204 || s == 304:
 		resp.Framing = NoBody
+	case string(method) == "CONNECT" && s < 300:
+		resp.Framing = NoBody // a tunnel from the empty line on (RFC 9112 6.3)
 	case chunked:
 		resp.Framing = Chunked
 	case cl >= 0:
@@ -538,6 +551,7 @@ func (r *Reader) ReadResponse(resp *Response, method []byte) error {
 		resp.KeepAlive = false
 	}
 	r.r += n
+	r.owed = resp.Framing != NoBody && resp.ContentLength != 0
 	return nil
 }
 

@@ -29,7 +29,17 @@ type Reader struct {
 	buf     []byte
 	r, w    int   // buf[r:w] is read but not consumed
 	pending error // an error src returned along with data, reported by the next fill
+	owed    bool  // the last head announced a body Body has not been asked for
 	body    BodyReader
+}
+
+// bodyRead fails with ErrBodyNotRead unless the last message's body has been
+// read to its end.
+func (r *Reader) bodyRead() error {
+	if r.owed || r.body.active && r.body.err != io.EOF {
+		return ErrBodyNotRead
+	}
+	return nil
 }
 
 // NewReader returns a Reader of src bounded by lim; zero fields of lim take
@@ -46,9 +56,9 @@ func (r *Reader) Reset(src io.Reader) {
 	r.src = src
 	r.r, r.w = 0, 0
 	r.pending = nil
+	r.owed = false
 	r.body = BodyReader{rd: r, trailers: r.body.trailers}
 	r.body.trailers.Reset()
-	r.body.err = io.EOF
 }
 
 // Buffered returns the number of bytes read but not yet consumed. After a

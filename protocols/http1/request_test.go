@@ -159,8 +159,12 @@ func TestRequestAccepts(t *testing.T) {
 			if rd.Buffered() != 0 {
 				t.Errorf("Buffered = %d after the only head", rd.Buffered())
 			}
-			if err := rd.ReadRequest(req); err != io.EOF {
-				t.Errorf("second ReadRequest = %v, want io.EOF", err)
+			want := io.EOF
+			if tt.framing != NoBody && tt.cl != 0 {
+				want = ErrBodyNotRead
+			}
+			if err := rd.ReadRequest(req); err != want {
+				t.Errorf("second ReadRequest = %v, want %v", err, want)
 			}
 		})
 	}
@@ -267,5 +271,43 @@ func TestRequestEOF(t *testing.T) {
 		if mid := tt.want != io.EOF; mid != (rd.Buffered() > 0) {
 			t.Errorf("%q: Buffered = %d after %v", tt.in, rd.Buffered(), err)
 		}
+	}
+}
+
+// TestBodyNotRead checks the next head is refused until the last body has
+// been read to its end, and after a body fault.
+func TestBodyNotRead(t *testing.T) {
+	in := "POST /1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc" +
+		"POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n" +
+		"POST /3 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" +
+		"GET /4 HTTP/1.1\r\nHost: a\r\n\r\n"
+	rd := NewReader(strings.NewReader(in), Limits{})
+	var req Request
+	if err := rd.ReadRequest(&req); err != nil {
+		t.Fatal(err)
+	}
+	if err := rd.ReadRequest(&req); !errors.Is(err, ErrBodyNotRead) || StatusOf(err) != 0 {
+		t.Fatalf("before the body: %v (status %d)", err, StatusOf(err))
+	}
+	b := rd.Body(Length, 3)
+	if p, err := b.Next(); err != nil || string(p) != "abc" {
+		t.Fatalf("body %q %v", p, err)
+	}
+	if err := rd.ReadRequest(&req); err != nil || string(req.Target) != "/2" {
+		t.Fatalf("after the body: %q %v", req.Target, err)
+	}
+	// Content-Length: 0 owes nothing.
+	if err := rd.ReadRequest(&req); err != nil || string(req.Target) != "/3" {
+		t.Fatalf("after an empty body: %q %v", req.Target, err)
+	}
+	if _, err := io.ReadAll(rd.Body(req.Framing, req.ContentLength)); !errors.Is(err, ErrBadChunk) {
+		t.Fatalf("bad chunk: %v", err)
+	}
+	if err := rd.ReadRequest(&req); !errors.Is(err, ErrBodyNotRead) {
+		t.Fatalf("after a body fault: %v", err)
+	}
+	rd.Reset(strings.NewReader("GET /5 HTTP/1.1\r\nHost: a\r\n\r\n"))
+	if err := rd.ReadRequest(&req); err != nil || string(req.Target) != "/5" {
+		t.Fatalf("after Reset: %q %v", req.Target, err)
 	}
 }

@@ -89,6 +89,8 @@ func TestResponseAccepts(t *testing.T) {
 		{"204", "HTTP/1.1 204 No Content\r\n\r\n", "DELETE", 11, 204, "No Content", NoBody, -1, true},
 		{"304", "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", "GET", 11, 304, "Not Modified", NoBody, 10, true},
 		{"100", "HTTP/1.1 100 Continue\r\n\r\n", "POST", 11, 100, "Continue", NoBody, -1, true},
+		{"connect 200", "HTTP/1.1 200 Connection established\r\n\r\n", "CONNECT", 11, 200, "Connection established", NoBody, -1, true},
+		{"connect 407", "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n", "CONNECT", 11, 407, "Proxy Authentication Required", Length, 0, true},
 		{"101", "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", "GET", 11, 101, "Switching Protocols", NoBody, -1, true},
 		{"empty reason", "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n", "GET", 11, 404, "", Length, 0, true},
 		{"no reason no space", "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", "GET", 11, 200, "", Length, 0, true},
