@@ -1,11 +1,11 @@
 package httpproxy
 
 import (
-	"errors"
 	"net"
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -98,6 +98,9 @@ type upConn struct {
 
 	expires    time.Time
 	uses       int
+	probe      func(fd uintptr) bool // c.peek, bound once
+	probeOK    bool
+	peekBuf    [1]byte
 	prev, next *upConn // in Pool.lru
 	kprev      *upConn // in the key's list
 	knext      *upConn
@@ -234,11 +237,7 @@ func (p *Pool) put(c *upConn, idle time.Duration) {
 
 // unlinkLocked takes c out of both lists. Called with p.mu held.
 func (p *Pool) unlinkLocked(c *upConn) {
-	kl := p.keys[c.key]
-	kl.removeKey(c)
-	if kl.n == 0 {
-		delete(p.keys, c.key)
-	}
+	p.keys[c.key].removeKey(c)
 	p.lru.removeLRU(c)
 }
 
@@ -276,6 +275,13 @@ func (p *Pool) sweep() {
 	}
 	if !next.IsZero() && !p.closed {
 		p.armLocked(next)
+	}
+	// Lists of keys with nothing idle are kept between uses (no allocation
+	// per put) and dropped here, so peers that come and go leave nothing.
+	for k, kl := range p.keys {
+		if kl.n == 0 {
+			delete(p.keys, k)
+		}
 	}
 	p.mu.Unlock()
 	for _, c := range dead {
@@ -321,14 +327,24 @@ func alive(c *upConn) bool {
 	if c.raw == nil {
 		return true
 	}
-	ok := false
-	var b [1]byte
-	err := c.raw.Read(func(fd uintptr) bool {
-		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		ok = errors.Is(err, unix.EAGAIN)
-		return true // never wait: this is a probe
-	})
-	return err == nil && ok
+	if c.probe == nil {
+		c.probe = c.peek // made once per connection, not per use
+	}
+	c.probeOK = false
+	if err := c.raw.Read(c.probe); err != nil {
+		return false
+	}
+	return c.probeOK
+}
+
+// peek is the RawConn callback of alive: a recv with MSG_PEEK|MSG_DONTWAIT
+// must find nothing to read (EAGAIN); data or EOF means the connection is
+// not fit for a new request. It never asks to wait.
+func (c *upConn) peek(fd uintptr) bool {
+	_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.peekBuf[0])), 1,
+		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+	c.probeOK = errno == unix.EAGAIN
+	return true
 }
 
 // rawConnOf returns the RawConn of a socket, or nil.
