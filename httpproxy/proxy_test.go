@@ -6,10 +6,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/sluice-proxy/sluice/protocols/http1"
+	"github.com/sluice-proxy/sluice/protocols/proxyproto"
 )
 
 var _ Proxy = static{}
@@ -293,3 +295,26 @@ func TestResponseFramingFaults(t *testing.T) {
 }
 
 var _ = http1.NoBody
+
+func TestProxyProtocolIn(t *testing.T) {
+	seen := make(chan string, 1)
+	o := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Get("X-Forwarded-For")
+	}))
+	pin := &proxyproto.Acceptor{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	h := startService(t, static{&Peer{Addr: o.addr}}, Config{ProxyIn: pin, XForwardedFor: true})
+	c := dialProxy(t, h.addr)
+	c.send("PROXY TCP4 203.0.113.7 127.0.0.1 40000 80\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := c.response("GET"); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if got := <-seen; got != "203.0.113.7" {
+		t.Errorf("X-Forwarded-For = %q, want the PROXY header's client", got)
+	}
+	// No header: refused, counted.
+	c2 := dialProxy(t, h.addr)
+	c2.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if !c2.closed() {
+		t.Error("a connection without a PROXY header was served")
+	}
+}

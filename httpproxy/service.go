@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sluice-proxy/sluice/connfilter"
 	"github.com/sluice-proxy/sluice/protocols/http1"
+	"github.com/sluice-proxy/sluice/protocols/proxyproto"
 	"github.com/sluice-proxy/sluice/transport"
 	"github.com/sluice-proxy/sluice/vstream"
 )
@@ -97,7 +99,14 @@ type Config struct {
 	// requests sent upstream.
 	Forwarded bool
 	// Filter judges connections accepted by Serve, before any byte is read.
+	// With ProxyIn it judges them again, at connfilter.StageProxy, with the
+	// client the PROXY header names.
 	Filter connfilter.Filter
+	// ProxyIn, when set, requires a PROXY v1/v2 header on every connection
+	// Serve accepts, from its trusted peers only (others are refused before
+	// any byte is read). The header's client becomes the Session's
+	// ClientAddr.
+	ProxyIn *proxyproto.Acceptor
 	// Metrics receives the service's series; nil records nothing.
 	Metrics *Metrics
 	// Logger receives errors and, with AccessLog, one line per request;
@@ -178,14 +187,26 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 		Filter:   s.cfg.Filter,
 		Handler: func(ctx context.Context, c net.Conn, d *vstream.Digest, release func()) {
 			defer release()
+			if pin := s.cfg.ProxyIn; pin != nil {
+				pc, rel, reason, err := pin.Admit(ctx, c, d, s.cfg.Filter)
+				if err != nil {
+					s.reject(reason, err)
+					c.Close()
+					return
+				}
+				if rel != nil {
+					defer rel()
+				}
+				c = pc
+			}
 			s.serveConn(ctx, c, d)
 		},
-		OnReject: func(_ *connfilter.Info, err error) {
-			if s.m != nil {
-				s.m.rejected(connfilter.Reason(err))
-			}
-		},
-		Logger: s.log,
+		OnReject: func(_ *connfilter.Info, err error) { s.reject(connfilter.Reason(err), err) },
+		Logger:   s.log,
+	}
+	if pin := s.cfg.ProxyIn; pin != nil {
+		srv.Filter = pin.WithTrust(s.cfg.Filter)
+		srv.AwaitingProxy = func(peer netip.AddrPort) bool { return pin.Trusts(peer.Addr()) }
 	}
 	s.mu.Lock()
 	if s.draining.Load() {
@@ -258,6 +279,14 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("httpproxy: shutdown: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// reject counts and logs a connection refused before any request.
+func (s *Service) reject(reason string, err error) {
+	if s.m != nil {
+		s.m.rejected(reason)
+	}
+	s.log.Info("connection rejected", "service", s.cfg.Name, "reason", reason, "error", err)
 }
 
 // track registers c; it reports false when the Service is draining.

@@ -3,13 +3,11 @@ package tcpproxy
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"syscall"
 	"time"
 
-	"github.com/sluice-proxy/sluice/connfilter"
 	"github.com/sluice-proxy/sluice/lb"
 	"github.com/sluice-proxy/sluice/protocols/proxyproto"
 	"github.com/sluice-proxy/sluice/splice"
@@ -22,30 +20,15 @@ func (p *Proxy) handle(ctx context.Context, c net.Conn, d *vstream.Digest, relea
 	defer release()
 	var down net.Conn = c
 	if p.cfg.ProxyIn != nil {
-		pc, hdr, err := p.cfg.ProxyIn.Accept(c)
+		pc, rel, reason, err := p.cfg.ProxyIn.Admit(ctx, c, d, p.cfg.Filter)
 		if err != nil {
-			p.reject(c, d, proxyReason(err), err)
+			p.reject(c, d, reason, err)
 			return
 		}
-		hdr.Apply(d)
-		down = pc
-		if p.cfg.Filter != nil {
-			in := &connfilter.Info{
-				Listener: d.Listener,
-				Local:    vstream.AddrPort(d.LocalAddr),
-				Peer:     vstream.AddrPort(d.RemoteAddr),
-				Client:   d.Client(),
-				Stage:    connfilter.StageProxy,
-			}
-			rel, err := p.cfg.Filter.Check(ctx, in)
-			if err != nil {
-				p.reject(c, d, connfilter.Reason(err), err)
-				return
-			}
-			if rel != nil {
-				defer rel()
-			}
+		if rel != nil {
+			defer rel()
 		}
+		down = pc
 	}
 	m := p.metrics
 	if m != nil {
@@ -131,20 +114,6 @@ func (p *Proxy) hashKey(d *vstream.Digest) []byte {
 		return p.cfg.HashKey(d)
 	}
 	return lb.AppendClientKey(nil, d.ClientAddr)
-}
-
-// proxyReason names a PROXY header fault for metrics.
-func proxyReason(err error) string {
-	switch {
-	case errors.Is(err, proxyproto.ErrTimeout):
-		return "proxy_timeout"
-	case errors.Is(err, proxyproto.ErrNoHeader):
-		return "proxy_missing"
-	case errors.Is(err, io.EOF):
-		return "proxy_closed" // closed before sending anything: a load balancer's TCP check
-	default:
-		return "proxy_invalid"
-	}
 }
 
 // closeReason classifies how a relay ended; "" for a clean close.

@@ -225,23 +225,12 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// acceptFilter puts the PROXY trust check in front of the user's filters: on
-// a PROXY listener, an untrusted peer is rejected before any byte is read,
-// since a receiver must never guess whether a header is present.
+// acceptFilter puts the PROXY trust check in front of the user's filters.
 func (p *Proxy) acceptFilter() connfilter.Filter {
 	if p.cfg.ProxyIn == nil {
 		return p.cfg.Filter
 	}
-	trust := connfilter.Func(func(_ context.Context, in *connfilter.Info) (func(), error) {
-		if in.Stage == connfilter.StageAccept && !p.cfg.ProxyIn.Trusts(in.Peer.Addr()) {
-			return nil, &connfilter.RejectError{Filter: "proxy_protocol", Reason: "proxy_untrusted", Client: in.Peer.Addr()}
-		}
-		return nil, nil
-	})
-	if p.cfg.Filter == nil {
-		return trust
-	}
-	return connfilter.Chain(trust, p.cfg.Filter)
+	return p.cfg.ProxyIn.WithTrust(p.cfg.Filter)
 }
 
 // onReject counts and logs a connection the filters turned away.
