@@ -18,6 +18,9 @@ var (
 	// ErrHeaderTimeout: the client did not send a whole request head within
 	// Timeouts.HeaderRead.
 	ErrHeaderTimeout = errors.New("httpproxy: request head timed out")
+	// ErrRequestTooLarge: the request body is larger than
+	// Config.MaxRequestBody (413).
+	ErrRequestTooLarge = errors.New("httpproxy: request body too large")
 	// ErrDownstreamClosed: the client went away or stalled mid-request or
 	// mid-response.
 	ErrDownstreamClosed = errors.New("httpproxy: client connection failed")
@@ -103,6 +106,8 @@ func StatusOf(err error) int {
 		return http.StatusOK
 	case errors.Is(err, ErrHeaderTimeout):
 		return http.StatusRequestTimeout
+	case errors.Is(err, ErrRequestTooLarge):
+		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrDownstreamProtocol):
 		if s := http1.StatusOf(err); s != 0 {
 			return s
@@ -126,6 +131,8 @@ func kindLabel(err error) string {
 		return "downstream_protocol"
 	case errors.Is(err, ErrHeaderTimeout):
 		return "header_timeout"
+	case errors.Is(err, ErrRequestTooLarge):
+		return "request_too_large"
 	case errors.Is(err, ErrDownstreamClosed):
 		return "downstream_closed"
 	case errors.Is(err, ErrNoPeer):

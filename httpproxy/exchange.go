@@ -3,6 +3,7 @@ package httpproxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -98,7 +99,8 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 		if err != nil {
 			uc.c.Close()
 			err = upstreamErr(err)
-			if berr := stopBody(); errors.Is(berr, ErrDownstreamProtocol) || errors.Is(berr, ErrDownstreamClosed) {
+			if berr := stopBody(); errors.Is(berr, ErrDownstreamProtocol) || errors.Is(berr, ErrDownstreamClosed) ||
+				errors.Is(berr, ErrRequestTooLarge) {
 				err = berr // the client's fault explains the upstream's
 			}
 			return err
@@ -242,6 +244,11 @@ func (hc *h1conn) sendBody(ctx context.Context, s *Session, uc *upConn, chunked 
 			}
 		}
 		s.RequestBodyBytes += int64(len(p))
+		if max := hc.svc.cfg.MaxRequestBody; max > 0 && s.RequestBodyBytes > max {
+			uc.c.Close()
+			done <- wrapKind(ErrRequestTooLarge, fmt.Errorf("request body over %d bytes", max))
+			return
+		}
 		if chunked {
 			buf = http1.AppendChunk(buf, p)
 			if end {

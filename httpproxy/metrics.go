@@ -42,7 +42,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"service", "route"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_http_errors_total",
-			Help: "Requests that failed, by service and kind (downstream_protocol, header_timeout, downstream_closed, no_peer, connect, connect_timeout, upstream_timeout, upstream_protocol, upstream_closed, internal).",
+			Help: "Requests that failed, by service and kind (downstream_protocol, header_timeout, request_too_large, downstream_closed, no_peer, connect, connect_timeout, upstream_timeout, upstream_protocol, upstream_closed, internal).",
 		}, []string{"service", "kind"}),
 		conns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_http_connections_total",

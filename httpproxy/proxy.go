@@ -38,6 +38,9 @@ func (hc *h1conn) proxy(ctx context.Context, s *Session) error {
 			return nil
 		}
 	}
+	if max := hc.svc.cfg.MaxRequestBody; max > 0 && hc.req.ContentLength > max {
+		return wrapKind(ErrRequestTooLarge, fmt.Errorf("Content-Length %d over %d", hc.req.ContentLength, max))
+	}
 	if bytes.Equal(hc.req.Method, []byte("CONNECT")) {
 		return s.Respond(405, "text/plain; charset=utf-8", []byte("405 Method Not Allowed: "+errConnect.Error()+"\n"))
 	}
@@ -128,7 +131,7 @@ func (hc *h1conn) connect(ctx context.Context, peer *Peer) (*upConn, bool, error
 	if peer.Dialer != nil {
 		c, err = peer.Dialer.DialStream(dctx, peer.Addr)
 	} else {
-		c, err = svc.dialer.DialContext(dctx, peer.network(), peer.Addr)
+		c, err = svc.dial(dctx, peer.network(), peer.Addr)
 	}
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(dctx.Err(), context.DeadlineExceeded) {

@@ -318,3 +318,59 @@ func TestProxyProtocolIn(t *testing.T) {
 		t.Error("a connection without a PROXY header was served")
 	}
 }
+
+func TestRequestTooLarge(t *testing.T) {
+	o := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	}))
+	h := startService(t, static{&Peer{Addr: o.addr}}, Config{MaxRequestBody: 10})
+	for _, req := range []string{
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n01234567890",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n01234567\r\n8\r\n01234567\r\n0\r\n\r\n",
+	} {
+		c := dialProxy(t, h.addr)
+		c.send(req)
+		if resp, _ := c.response("POST"); resp.StatusCode != 413 {
+			t.Errorf("status %d, want 413", resp.StatusCode)
+		}
+		if !c.closed() {
+			t.Error("connection left open")
+		}
+	}
+	// At the bound is fine.
+	c := dialProxy(t, h.addr)
+	c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789")
+	if resp, _ := c.response("POST"); resp.StatusCode != 200 {
+		t.Errorf("status %d, want 200", resp.StatusCode)
+	}
+}
+
+// An upstream that dies mid-body: the client's response is cut off (its
+// connection closed, so it cannot mistake it for a whole one) and the
+// upstream connection is not pooled.
+func TestUpstreamClosesMidBody(t *testing.T) {
+	up := rawOrigin(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		if _, err := http.ReadRequest(r); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b")
+	})
+	h := startService(t, static{&Peer{Addr: up}}, Config{})
+	c := dialProxy(t, h.addr)
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(c.r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err == nil || string(b) != "only ten b" {
+		t.Errorf("body %q, %v: want the ten bytes, then an unexpected EOF", b, err)
+	}
+	if l := h.request(t); l["kind"] != "upstream_closed" {
+		t.Errorf("logged %v", l)
+	}
+	if h.svc.pool.Idle() != 0 {
+		t.Error("a connection that failed mid-body was pooled")
+	}
+}

@@ -83,6 +83,8 @@ func failureText(err error) string {
 		return "malformed request"
 	case "header_timeout":
 		return "request head not received in time"
+	case "request_too_large":
+		return "request body too large"
 	case "no_peer":
 		return "no upstream available"
 	case "connect_timeout":

@@ -89,6 +89,15 @@ type Config struct {
 	// that reach the same upstreams. Nil means a pool of the Service's own,
 	// closed by Shutdown.
 	Pool *Pool
+	// MaxRequestBody bounds a request body: a larger Content-Length gets
+	// 413 before anything goes upstream, and a chunked body that grows past
+	// it ends the exchange (413 when no response has started). 0 means no
+	// bound.
+	MaxRequestBody int64
+	// Dial connects to peers that have no Dialer of their own; nil means a
+	// net.Dialer. Set it for upstream socket options (source address,
+	// keep-alive, buffers).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// MaxRetries bounds how often UpstreamPeer is asked again after a
 	// retryable failure: 0 means DefaultMaxRetries, negative means never.
 	MaxRetries int
@@ -127,7 +136,7 @@ type Service struct {
 	ownPool  bool
 	retries  int
 	log      *slog.Logger
-	dialer   net.Dialer
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	m        *serviceMetrics
 	connPool sync.Pool // *h1conn
 
@@ -169,6 +178,9 @@ func New(p Proxy, cfg Config) (*Service, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.dial = cfg.Dial; s.dial == nil {
+		s.dial = (&net.Dialer{}).DialContext
 	}
 	if cfg.Metrics != nil {
 		s.m = cfg.Metrics.service(cfg.Name)
