@@ -257,16 +257,15 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	for srv := range s.servers {
 		servers = append(servers, srv)
 	}
-	conns := make([]*h1conn, 0, len(s.conns))
+	// Connections waiting for a request are woken to notice the drain.
+	// This happens under s.mu: a connection is untracked under it too,
+	// before its h1conn is recycled.
 	for c := range s.conns {
-		conns = append(conns, c)
+		c.wake()
 	}
 	idle := s.idle
 	s.mu.Unlock()
 
-	for _, c := range conns {
-		c.wake()
-	}
 	var errs []error
 	for _, srv := range servers {
 		if err := srv.Shutdown(ctx); err != nil {
