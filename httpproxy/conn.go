@@ -38,12 +38,13 @@ type h1conn struct {
 	scratch []byte
 
 	// State of the current request.
-	bodyDone     bool        // the request body has been read to its end
-	bodyRead     atomic.Bool // the body goroutine has read the request body to its end
-	bodyStreamed bool        // some of the request body went upstream in a stream (no retry)
-	inlineBody   []byte      // a small request body, kept for retries
-	respStarted  bool        // a response head arrived from the current upstream
-	upBodyDone   bool        // the current upstream's response body was read to its end
+	bodyDone     bool                   // the request body has been read to its end
+	bodyRead     atomic.Bool            // the body goroutine has read the request body to its end
+	bodyStreamed bool                   // some of the request body went upstream in a stream (no retry)
+	inlineBody   []byte                 // a small request body, kept for retries
+	respStarted  bool                   // a response head arrived from the current upstream
+	up           atomic.Pointer[upConn] // the upstream connection in use, for abort
+	upBodyDone   bool                   // the current upstream's response body was read to its end
 }
 
 // connReader is the io.Reader under the client's http1.Reader. It moves
@@ -117,8 +118,18 @@ func (s *Service) serveConn(ctx context.Context, c net.Conn, d *vstream.Digest) 
 		s.m.connOpened()
 		defer s.m.connClosed()
 	}
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
+	// abort may run on another goroutine as ctx ends; the h1conn is not
+	// recycled before it has returned.
+	aborted := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		hc.abort()
+		close(aborted)
+	})
+	defer func() {
+		if !stop() {
+			<-aborted
+		}
+	}()
 	first := true
 	for {
 		if !hc.readRequest(ctx, first) {
@@ -128,6 +139,15 @@ func (s *Service) serveConn(ctx context.Context, c net.Conn, d *vstream.Digest) 
 		if !hc.serveRequest(ctx) {
 			return
 		}
+	}
+}
+
+// abort closes the client connection and the upstream one in use, which
+// ends whatever the connection's goroutine waits on.
+func (hc *h1conn) abort() {
+	hc.c.Close()
+	if uc := hc.up.Load(); uc != nil {
+		uc.c.Close()
 	}
 }
 

@@ -28,6 +28,8 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 	peer := s.Peer
 	up := &s.upRequest
 	hc.respStarted, hc.upBodyDone = false, false
+	hc.up.Store(uc)
+	defer hc.up.Store(nil)
 	hc.buildUpstreamRequest(s, up)
 	if ph.upRequest != nil {
 		if err := ph.upRequest.UpstreamRequestFilter(ctx, s, up); err != nil {

@@ -343,3 +343,39 @@ func TestShutdownDrains(t *testing.T) {
 		t.Errorf("Shutdown: %v", err)
 	}
 }
+
+// When the grace period ends, a request waiting on a silent upstream is cut
+// off: Shutdown does not wait for the upstream's timeout.
+func TestShutdownGraceEnds(t *testing.T) {
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	up := rawOrigin(t, func(c net.Conn) {
+		close(entered)
+		<-release
+	})
+	defer close(release)
+	svc, err := New(static{&Peer{Addr: up}}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- svc.Serve(context.Background(), ln) }()
+	c := dialProxy(t, ln.Addr().String())
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-entered
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no grace at all
+	if err := svc.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Shutdown = %v, want context.Canceled", err)
+	}
+	if !c.closed() {
+		t.Error("client connection left open")
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}

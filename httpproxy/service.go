@@ -277,7 +277,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		for c := range s.conns {
-			c.c.Close()
+			c.abort()
 		}
 		s.mu.Unlock()
 		<-idle
