@@ -1,9 +1,11 @@
 package fuzz
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -77,7 +79,39 @@ func FuzzHTTP1Request(f *testing.F) {
 		if whole != trickle {
 			t.Fatalf("one read and byte by byte disagree:\n%s\n%s", whole, trickle)
 		}
+		h1CompareNetHTTP(t, in)
 	})
+}
+
+// h1CompareNetHTTP checks that a first request head we accept is accepted by
+// net/http's http.ReadRequest too, with the same method, target and framing:
+// we may be stricter than net/http, never looser. http.ReadRequest does not
+// skip empty lines before the request line (RFC 9112 2.2 lets a server), so
+// it is given the input without them.
+func h1CompareNetHTTP(t *testing.T, in []byte) {
+	t.Helper()
+	rd := http1.NewReader(bytes.NewReader(in), h1Limits)
+	var req http1.Request
+	if rd.ReadRequest(&req) != nil {
+		return
+	}
+	for bytes.HasPrefix(in, []byte("\r\n")) {
+		in = in[2:]
+	}
+	std, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(in)))
+	if err != nil {
+		t.Fatalf("we accept %q, net/http rejects it: %v", in, err)
+	}
+	chunked := len(std.TransferEncoding) > 0 && std.TransferEncoding[len(std.TransferEncoding)-1] == "chunked"
+	cl := std.ContentLength
+	if req.Framing == http1.NoBody && cl == 0 {
+		cl = -1
+	}
+	if std.Method != string(req.Method) || std.RequestURI != string(req.Target) ||
+		chunked != (req.Framing == http1.Chunked) || !chunked && cl != req.ContentLength {
+		t.Fatalf("%q: ours %q %q %v %d, net/http %q %q %v %d", in, req.Method, req.Target, req.Framing, req.ContentLength,
+			std.Method, std.RequestURI, std.TransferEncoding, std.ContentLength)
+	}
 }
 
 // h1ReadRequests reads requests from src until an error and returns a

@@ -41,8 +41,10 @@ var _ io.Reader = (*BodyReader)(nil)
 
 // Body returns a reader of the body that follows the last head, framed as f
 // with contentLength for Length (normally the head's Framing and
-// ContentLength). The BodyReader is owned by r and reused by the next call;
-// read it to io.EOF before reading the next head.
+// ContentLength). Call it once per message: the BodyReader is owned by r and
+// a second call starts a new body where the Reader stands. Read it to io.EOF
+// before reading the next head (ReadRequest and ReadResponse refuse with
+// ErrBodyNotRead otherwise, so body bytes are never read as a head).
 func (r *Reader) Body(f Framing, contentLength int64) *BodyReader {
 	b := &r.body
 	*b = BodyReader{rd: r, framing: f, active: true, trailers: b.trailers}

@@ -370,9 +370,12 @@ func parseRequestLine(req *Request, line []byte) error {
 	if len(target) == 0 {
 		return fmt.Errorf("%w: empty request-target", ErrBadStartLine)
 	}
-	for _, c := range target {
+	for i, c := range target {
 		if !isTarget(c) {
 			return fmt.Errorf("%w: byte %#02x in request-target", ErrBadStartLine, c)
+		}
+		if c == '%' && (i+2 >= len(target) || hexVal(target[i+1]) < 0 || hexVal(target[i+2]) < 0) {
+			return fmt.Errorf("%w: bad percent-encoding in request-target", ErrBadStartLine)
 		}
 	}
 	if sp < 0 {

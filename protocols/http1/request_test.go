@@ -112,6 +112,8 @@ func requestRejectCases() []rejectCase {
 		{"bare cr in request line", "GET /\r HTTP/1.1\r\n" + h + "\r\n", ErrBadStartLine, 400},
 		{"bare lf request line", "GET / HTTP/1.1\n" + h + "\r\n", ErrBadStartLine, 400},
 		{"bad method", "G@T / HTTP/1.1\r\n" + h + "\r\n", ErrBadStartLine, 400},
+		{"bad percent-encoding", "GET /%zz HTTP/1.1\r\n" + h + "\r\n", ErrBadStartLine, 400},
+		{"short percent-encoding", "GET /a%2 HTTP/1.1\r\n" + h + "\r\n", ErrBadStartLine, 400},
 		{"empty method", " / HTTP/1.1\r\n" + h + "\r\n", ErrBadStartLine, 400},
 		{"lowercase version", "GET / http/1.1\r\n" + h + "\r\n", ErrBadStartLine, 400},
 		{"version two digits", "GET / HTTP/1.10\r\n" + h + "\r\n", ErrBadStartLine, 400},
