@@ -21,7 +21,7 @@ func TestDifferentialAccepts(t *testing.T) {
 		"GET / HTTP/1.1\r\nHost: a\r\nX:   lots   of   inner   space   \r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: a\r\nX: \"quoted, with comma\"\r\n\r\n",
 		"DELETE /r/1 HTTP/1.0\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
-		"GET http://user@h.example:8080/p HTTP/1.1\r\nHost: h.example:8080\r\n\r\n",
+		"GET http://h.example:8080/p HTTP/1.1\r\nHost: h.example:8080\r\n\r\n",
 		"GET // HTTP/1.1\r\nHost: a\r\n\r\n",
 	}
 	for _, in := range extra {

@@ -26,9 +26,11 @@
 //
 // Lines must end in CRLF: a bare LF or a bare CR anywhere is an error. The
 // request line is exactly method SP request-target SP HTTP-version, with a
-// token method, a target of visible ASCII or obs-text whose form fits the
-// method (authority-form only for CONNECT, "*" only for OPTIONS, otherwise
-// origin-form or absolute-form), and HTTP/1.0 or HTTP/1.1 (a higher 1.x
+// token method, a target of visible ASCII or obs-text with well-formed
+// percent-encoding, whose form fits the method (authority-form only for
+// CONNECT, "*" only for OPTIONS, otherwise origin-form or absolute-form; an
+// authority is host[:port] with no userinfo and no percent-encoding, and an
+// http(s) absolute-form target must have one), and HTTP/1.0 or HTTP/1.1 (a higher 1.x
 // minor is read as 1.1; any other well-formed version is [ErrBadVersion],
 // as is a request line without a version). Up to 8 empty lines before a
 // request line are skipped. A status line is HTTP-version SP 3DIGIT SP
@@ -38,8 +40,8 @@
 // (obsolete folding) is [ErrObsFold], whitespace before the colon is
 // [ErrSpaceBeforeColon], and an empty name, a non-token name byte, or a
 // control byte other than HTAB in a value is [ErrBadField]. An HTTP/1.1
-// request must have exactly one Host, whose value holds only URI host and
-// port characters; no request may have two.
+// request must have exactly one Host, whose value is empty or uri-host
+// [":" port] as for an authority; no request may have two.
 //
 // Framing (RFC 9112 6): Transfer-Encoding together with Content-Length, in
 // an HTTP/1.0 message, with chunked other than once and last, or with a

@@ -398,10 +398,12 @@ func parseRequestLine(req *Request, line []byte) error {
 
 // checkTargetForm checks the request-target has the form its method allows
 // (RFC 9112 3.2): authority-form for CONNECT only, asterisk-form for OPTIONS
-// only, otherwise origin-form or absolute-form.
+// only, otherwise origin-form or absolute-form. An authority must be a valid
+// uri-host and port, without userinfo (RFC 9110 4.2.4); an http or https
+// absolute-form target must have one.
 func checkTargetForm(method, target []byte) error {
 	if string(method) == "CONNECT" {
-		if !isAuthority(target) {
+		if !validAuthority(target, true) {
 			return fmt.Errorf("%w: CONNECT target %q is not host:port", ErrBadStartLine, clip(target))
 		}
 		return nil
@@ -414,24 +416,69 @@ func checkTargetForm(method, target []byte) error {
 			return fmt.Errorf("%w: asterisk-form target for %s", ErrBadStartLine, clip(method))
 		}
 		return nil
-	case hasScheme(target):
+	}
+	n := schemeLen(target)
+	if n == 0 {
+		return fmt.Errorf("%w: request-target %q is neither origin-form nor absolute-form", ErrBadStartLine, clip(target))
+	}
+	rest := target[n+1:]
+	if !bytes.HasPrefix(rest, []byte("//")) {
+		if equalFold(target[:n], "http") || equalFold(target[:n], "https") {
+			return fmt.Errorf("%w: %s target without authority", ErrBadStartLine, target[:n])
+		}
 		return nil
 	}
-	return fmt.Errorf("%w: request-target %q is neither origin-form nor absolute-form", ErrBadStartLine, clip(target))
+	rest = rest[2:]
+	if i := bytes.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if !validAuthority(rest, false) {
+		return fmt.Errorf("%w: bad authority %q in request-target", ErrBadStartLine, clip(rest))
+	}
+	return nil
 }
 
-// isAuthority reports whether b is uri-host ":" port with a non-empty host.
-func isAuthority(b []byte) bool {
-	i := bytes.LastIndexByte(b, ':')
-	if i <= 0 || i == len(b)-1 {
-		return false
-	}
-	for _, c := range b[:i] {
-		if !isHost(c) {
+// validAuthority reports whether b is uri-host [ ":" port ] (RFC 3986 3.2.2,
+// 3.2.3) with a non-empty host: an IP literal in brackets or a reg-name of
+// unreserved and sub-delims characters (no percent-encoding, no userinfo).
+// needPort requires a non-empty port.
+func validAuthority(b []byte, needPort bool) bool {
+	var port []byte
+	hasPort := false
+	if len(b) > 0 && b[0] == '[' {
+		end := bytes.IndexByte(b, ']')
+		if end < 2 {
 			return false
 		}
+		for _, c := range b[1:end] {
+			if hexVal(c) < 0 && c != ':' && c != '.' {
+				return false
+			}
+		}
+		if rest := b[end+1:]; len(rest) > 0 {
+			if rest[0] != ':' {
+				return false
+			}
+			port, hasPort = rest[1:], true
+		}
+	} else {
+		host := b
+		if i := bytes.IndexByte(b, ':'); i >= 0 {
+			host, port, hasPort = b[:i], b[i+1:], true
+		}
+		if len(host) == 0 {
+			return false
+		}
+		for _, c := range host {
+			if !isRegName(c) {
+				return false
+			}
+		}
 	}
-	for _, c := range b[i+1:] {
+	if needPort && len(port) == 0 || hasPort && len(port) > 5 {
+		return false
+	}
+	for _, c := range port {
 		if c < '0' || c > '9' {
 			return false
 		}
@@ -439,19 +486,26 @@ func isAuthority(b []byte) bool {
 	return true
 }
 
-// hasScheme reports whether b starts with scheme ":" (RFC 3986 3.1).
-func hasScheme(b []byte) bool {
+// isRegName reports whether c may appear in a reg-name (unreserved or
+// sub-delims; percent-encoding is not accepted).
+func isRegName(c byte) bool {
+	return isHost(c) && c != ':' && c != '[' && c != ']' && c != '%'
+}
+
+// schemeLen returns the length of the scheme b starts with, followed by
+// ":" (RFC 3986 3.1), or 0.
+func schemeLen(b []byte) int {
 	for i, c := range b {
 		switch {
 		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
 		case i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'):
 		case i > 0 && c == ':':
-			return true
+			return i
 		default:
-			return false
+			return 0
 		}
 	}
-	return false
+	return 0
 }
 
 // finish applies the request rules that need the whole head.
@@ -462,10 +516,8 @@ func (req *Request) finish(fi *fieldInfo) error {
 	case fi.hosts == 0 && req.Version == 11:
 		return ErrMissingHost
 	}
-	for _, c := range fi.host {
-		if !isHost(c) {
-			return fmt.Errorf("%w: byte %#02x in Host", ErrBadField, c)
-		}
+	if len(fi.host) > 0 && !validAuthority(fi.host, false) {
+		return fmt.Errorf("%w: Host %q is not uri-host [:port]", ErrBadField, clip(fi.host))
 	}
 	chunked, cl, err := fi.framing(req.Version)
 	if err != nil {
