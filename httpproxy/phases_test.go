@@ -379,3 +379,60 @@ func TestShutdownGraceEnds(t *testing.T) {
 		t.Errorf("Serve: %v", err)
 	}
 }
+
+// failPages writes its own error page and retries errors after connect.
+type failPages struct {
+	peers  []*Peer
+	errors chan error
+}
+
+func (p *failPages) UpstreamPeer(_ context.Context, s *Session) (*Peer, error) {
+	return p.peers[(s.Tries)%len(p.peers)], nil
+}
+
+func (p *failPages) ErrorWhileProxy(_ context.Context, s *Session, peer *Peer, err error) error {
+	p.errors <- err
+	if s.Tries < 2 {
+		return Retryable(err)
+	}
+	return err
+}
+
+func (p *failPages) FailToProxy(_ context.Context, s *Session, err error) int {
+	s.Respond(599, "text/plain", []byte("custom: "+kindLabel(err)))
+	return 599
+}
+
+func TestErrorWhileProxyAndFailToProxy(t *testing.T) {
+	bad := rawOrigin(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		if _, err := http.ReadRequest(r); err == nil {
+			io.WriteString(c, "NOT HTTP\r\n\r\n")
+		}
+	})
+	good := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "second") }))
+	t.Run("retryable after connect", func(t *testing.T) {
+		p := &failPages{peers: []*Peer{{Addr: bad}, {Addr: good.addr}}, errors: make(chan error, 4)}
+		h := startService(t, p, Config{})
+		c := dialProxy(t, h.addr)
+		c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp, body := c.response("GET"); resp.StatusCode != 200 || body != "second" {
+			t.Errorf("got %d %q", resp.StatusCode, body)
+		}
+		if err := <-p.errors; !errors.Is(err, ErrUpstreamProtocol) {
+			t.Errorf("ErrorWhileProxy got %v", err)
+		}
+	})
+	t.Run("custom error page", func(t *testing.T) {
+		p := &failPages{peers: []*Peer{{Addr: bad}}, errors: make(chan error, 4)}
+		h := startService(t, p, Config{})
+		c := dialProxy(t, h.addr)
+		c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp, body := c.response("GET"); resp.StatusCode != 599 || body != "custom: upstream_protocol" {
+			t.Errorf("got %d %q", resp.StatusCode, body)
+		}
+		if l := h.request(t); l["status"] != "599" || l["kind"] != "upstream_protocol" {
+			t.Errorf("logged %v", l)
+		}
+	})
+}
