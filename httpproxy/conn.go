@@ -27,6 +27,7 @@ type h1conn struct {
 	c    net.Conn
 	r    *http1.Reader
 	in   connReader
+	wd   lazyDeadline // write deadline to the client
 	wbuf []byte
 	req  http1.Request
 	resp http1.Response
@@ -87,6 +88,7 @@ func (s *Service) newConn(c net.Conn, d *vstream.Digest) *h1conn {
 	}
 	hc.c = c
 	hc.in.c = c
+	hc.wd = lazyDeadline{}
 	hc.in.state.Store(readIdle)
 	hc.sess.Digest = d
 	return hc

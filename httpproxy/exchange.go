@@ -62,7 +62,7 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 	if inline {
 		hc.upw = append(hc.upw, hc.inlineBody...)
 	}
-	setDeadline(uc.c.SetWriteDeadline, wto)
+	uc.wd.extend(uc.c.SetWriteDeadline, wto)
 	if _, err := uc.c.Write(hc.upw); err != nil {
 		uc.c.Close()
 		return upstreamErr(err)
@@ -94,7 +94,7 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 	}
 
 	resp := s.Response
-	setDeadline(uc.c.SetReadDeadline, rto)
+	uc.rd.extend(uc.c.SetReadDeadline, rto)
 	for {
 		resp.Reset()
 		err := uc.r.ReadResponse(resp, up.Method)
@@ -142,7 +142,6 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 	// client's next request finds it.
 	reusable := err == nil && berr == nil && resp.KeepAlive && hc.upBodyDone && peer.IdleTimeout >= 0
 	if reusable {
-		uc.c.SetDeadline(time.Time{})
 		svc.pool.put(uc, peer.IdleTimeout)
 	} else {
 		uc.c.Close()
@@ -218,7 +217,7 @@ func (hc *h1conn) sendBody(ctx context.Context, s *Session, uc *upConn, chunked 
 		if len(buf) == 0 {
 			return nil
 		}
-		setDeadline(uc.c.SetWriteDeadline, wto)
+		uc.wd.extend(uc.c.SetWriteDeadline, wto)
 		_, err := uc.c.Write(buf)
 		buf = buf[:0]
 		if err != nil {
@@ -368,8 +367,8 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 				return err
 			}
 		}
-		if rto > 0 && !br.Done() {
-			uc.c.SetReadDeadline(time.Now().Add(rto))
+		if !br.Done() {
+			uc.rd.extend(uc.c.SetReadDeadline, rto)
 		}
 	}
 }
@@ -392,7 +391,7 @@ func (hc *h1conn) flush() error {
 	if len(hc.wbuf) == 0 {
 		return nil
 	}
-	setDeadline(hc.c.SetWriteDeadline, hc.svc.to.Write)
+	hc.wd.extend(hc.c.SetWriteDeadline, hc.svc.to.Write)
 	_, err := hc.c.Write(hc.wbuf)
 	hc.wbuf = hc.wbuf[:0]
 	if err != nil {

@@ -98,6 +98,7 @@ type upConn struct {
 
 	expires    time.Time
 	uses       int
+	rd, wd     lazyDeadline
 	probe      func(fd uintptr) bool // c.peek, bound once
 	probeOK    bool
 	peekBuf    [1]byte
@@ -166,8 +167,9 @@ func (l *connList) removeKey(c *upConn) {
 	l.n--
 }
 
-// get takes the most recently used live connection for key, or returns
-// nil. Expired or dead connections met on the way are closed.
+// get takes the most recently used connection for key, or returns nil.
+// Expired connections met on the way are closed. The caller checks the
+// one it gets with alive.
 func (p *Pool) get(key poolKey) *upConn {
 	for {
 		p.mu.Lock()
@@ -180,10 +182,6 @@ func (p *Pool) get(key poolKey) *upConn {
 		p.unlinkLocked(c)
 		p.mu.Unlock()
 		if !c.expires.IsZero() && !p.now().Before(c.expires) {
-			c.c.Close()
-			continue
-		}
-		if !alive(c) {
 			c.c.Close()
 			continue
 		}
@@ -320,10 +318,12 @@ func (p *Pool) Close() error {
 // upstream and without stray bytes (a response nobody asked for would be
 // taken for the next one). It costs one non-blocking recv; streams that are
 // not sockets are trusted.
-func alive(c *upConn) bool {
+func alive(c *upConn, readTimeout time.Duration) bool {
 	if c.r.Buffered() > 0 {
 		return false
 	}
+	// RawConn.Read refuses to call the probe past the read deadline.
+	c.rd.extend(c.c.SetReadDeadline, readTimeout)
 	if c.raw == nil {
 		return true
 	}

@@ -110,9 +110,16 @@ func (hc *h1conn) proxy(ctx context.Context, s *Session) error {
 func (hc *h1conn) connect(ctx context.Context, peer *Peer) (*upConn, bool, error) {
 	svc := hc.svc
 	key := keyOf(peer)
-	if uc := svc.pool.get(key); uc != nil {
-		uc.uses++
-		return uc, true, nil
+	for {
+		uc := svc.pool.get(key)
+		if uc == nil {
+			break
+		}
+		if alive(uc, pick(peer.ReadTimeout, svc.to.UpstreamRead)) {
+			uc.uses++
+			return uc, true, nil
+		}
+		uc.c.Close()
 	}
 	timeout := peer.ConnectTimeout
 	if timeout == 0 {

@@ -42,15 +42,17 @@ func (hc *h1conn) tunnel(ctx context.Context, s *Session, uc *upConn) error {
 		return err
 	}
 	if early := hc.r.Detach(); len(early) > 0 {
-		setDeadline(uc.c.SetWriteDeadline, pick(s.Peer.WriteTimeout, hc.svc.to.UpstreamWrite))
+		uc.wd.extend(uc.c.SetWriteDeadline, pick(s.Peer.WriteTimeout, hc.svc.to.UpstreamWrite))
 		if _, err := uc.c.Write(early); err != nil {
 			uc.c.Close()
 			return upstreamErr(err)
 		}
 		s.RequestBodyBytes += int64(len(early))
 	}
-	hc.c.SetDeadline(time.Time{})
-	uc.c.SetDeadline(time.Time{})
+	hc.c.SetReadDeadline(time.Time{})
+	hc.wd.clear(hc.c.SetWriteDeadline)
+	uc.rd.clear(uc.c.SetReadDeadline)
+	uc.wd.clear(uc.c.SetWriteDeadline)
 	// However the relay ends (either side closing or resetting, the idle
 	// bound), the exchange itself succeeded; Join closes both connections.
 	st, _ := splice.Join(ctx, hc.c, uc.c, splice.JoinOptions{IdleTimeout: hc.svc.to.Idle})
