@@ -76,6 +76,7 @@ func NewPool(cfg PoolConfig) *Pool {
 		idleTimeout: cfg.IdleTimeout,
 		now:         time.Now,
 		keys:        make(map[poolKey]*connList),
+		lru:         connList{at: lruLinks},
 	}
 	if p.maxIdle <= 0 {
 		p.maxIdle = DefaultPoolMaxIdle
@@ -102,23 +103,30 @@ type upConn struct {
 	probe      func(fd uintptr) bool // c.peek, bound once
 	probeOK    bool
 	peekBuf    [1]byte
-	prev, next *upConn // in Pool.lru
-	kprev      *upConn // in the key's list
-	knext      *upConn
+	lru        links // in Pool.lru
+	kl         links // in the key's list
 }
 
-// connList is an intrusive doubly linked list. The same type threads both
-// the global LRU (prev/next) and a key's list (kprev/knext); which links a
-// list uses is fixed by the methods called on it.
+// links thread an upConn into one list.
+type links struct{ prev, next *upConn }
+
+// connList is an intrusive doubly linked list. Every idle upConn is in two:
+// the pool's LRU (through its lru links) and its key's list (through its
+// key links); which links a list uses is fixed by the function it is given.
 type connList struct {
 	head, tail *upConn
 	n          int
+	at         func(*upConn) *links
 }
 
-func (l *connList) pushLRU(c *upConn) {
-	c.prev, c.next = l.tail, nil
+func lruLinks(c *upConn) *links { return &c.lru }
+func keyLinks(c *upConn) *links { return &c.kl }
+
+func (l *connList) push(c *upConn) {
+	cl := l.at(c)
+	cl.prev, cl.next = l.tail, nil
 	if l.tail != nil {
-		l.tail.next = c
+		l.at(l.tail).next = c
 	} else {
 		l.head = c
 	}
@@ -126,44 +134,19 @@ func (l *connList) pushLRU(c *upConn) {
 	l.n++
 }
 
-func (l *connList) removeLRU(c *upConn) {
-	if c.prev != nil {
-		c.prev.next = c.next
+func (l *connList) remove(c *upConn) {
+	cl := l.at(c)
+	if cl.prev != nil {
+		l.at(cl.prev).next = cl.next
 	} else {
-		l.head = c.next
+		l.head = cl.next
 	}
-	if c.next != nil {
-		c.next.prev = c.prev
+	if cl.next != nil {
+		l.at(cl.next).prev = cl.prev
 	} else {
-		l.tail = c.prev
+		l.tail = cl.prev
 	}
-	c.prev, c.next = nil, nil
-	l.n--
-}
-
-func (l *connList) pushKey(c *upConn) {
-	c.kprev, c.knext = l.tail, nil
-	if l.tail != nil {
-		l.tail.knext = c
-	} else {
-		l.head = c
-	}
-	l.tail = c
-	l.n++
-}
-
-func (l *connList) removeKey(c *upConn) {
-	if c.kprev != nil {
-		c.kprev.knext = c.knext
-	} else {
-		l.head = c.knext
-	}
-	if c.knext != nil {
-		c.knext.kprev = c.kprev
-	} else {
-		l.tail = c.kprev
-	}
-	c.kprev, c.knext = nil, nil
+	*cl = links{}
 	l.n--
 }
 
@@ -209,7 +192,7 @@ func (p *Pool) put(c *upConn, idle time.Duration) {
 	}
 	kl := p.keys[c.key]
 	if kl == nil {
-		kl = &connList{}
+		kl = &connList{at: keyLinks}
 		p.keys[c.key] = kl
 	}
 	if kl.n >= p.maxPerKey {
@@ -222,8 +205,8 @@ func (p *Pool) put(c *upConn, idle time.Duration) {
 		p.unlinkLocked(old)
 		evict = append(evict, old)
 	}
-	kl.pushKey(c)
-	p.lru.pushLRU(c)
+	kl.push(c)
+	p.lru.push(c)
 	if p.due.IsZero() || c.expires.Before(p.due) {
 		p.armLocked(c.expires)
 	}
@@ -235,8 +218,8 @@ func (p *Pool) put(c *upConn, idle time.Duration) {
 
 // unlinkLocked takes c out of both lists. Called with p.mu held.
 func (p *Pool) unlinkLocked(c *upConn) {
-	p.keys[c.key].removeKey(c)
-	p.lru.removeLRU(c)
+	p.keys[c.key].remove(c)
+	p.lru.remove(c)
 }
 
 // armLocked makes the sweep run at t. Called with p.mu held.
@@ -262,7 +245,7 @@ func (p *Pool) sweep() {
 	p.due = time.Time{}
 	var next time.Time
 	for c := p.lru.head; c != nil; {
-		n := c.next
+		n := c.lru.next
 		if !now.Before(c.expires) {
 			p.unlinkLocked(c)
 			dead = append(dead, c)
