@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+
+	"github.com/sluice-proxy/sluice/internal/promtest"
 )
 
 // safety bounds waits that should end at once; it fails a broken test
@@ -173,45 +174,10 @@ func startService(t *testing.T, p Proxy, cfg Config) *proxyHarness {
 	return h
 }
 
-// metric returns the value of the series name{labels} (0 when absent).
+// metric returns the sum of the series name{labels} (0 when absent).
 func (h *proxyHarness) metric(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := h.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				if labelOf(m, labels[i]) != labels[i+1] {
-					continue next
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			case m.Histogram != nil:
-				sum += float64(m.Histogram.GetSampleCount())
-			}
-		}
-	}
-	return sum
-}
-
-func labelOf(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
+	return promtest.Sum(t, h.reg, name, labels...)
 }
 
 // client is a raw client connection to the proxy.

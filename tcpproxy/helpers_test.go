@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
+	"github.com/sluice-proxy/sluice/internal/promtest"
 	"github.com/sluice-proxy/sluice/lb"
 )
 
@@ -151,44 +151,14 @@ func readAll(t *testing.T, c net.Conn) []byte {
 	return b
 }
 
-// metric returns the value of the series name{labels}, or 0 when absent.
+// metric returns the sum of the series name{labels}, or 0 when absent.
 func (h *harness) metric(t *testing.T, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := h.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	pairs := make([]string, 0, 2*len(labels))
+	for k, v := range labels {
+		pairs = append(pairs, k, v)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if matches(m, labels) {
-				switch {
-				case m.Counter != nil:
-					return m.Counter.GetValue()
-				case m.Gauge != nil:
-					return m.Gauge.GetValue()
-				case m.Histogram != nil:
-					return float64(m.Histogram.GetSampleCount())
-				}
-			}
-		}
-	}
-	return 0
-}
-
-func matches(m *dto.Metric, labels map[string]string) bool {
-	n := 0
-	for _, lp := range m.GetLabel() {
-		if v, ok := labels[lp.GetName()]; ok {
-			if v != lp.GetValue() {
-				return false
-			}
-			n++
-		}
-	}
-	return n == len(labels)
+	return promtest.Sum(t, h.reg, name, pairs...)
 }
 
 func payload(n int, seed byte) []byte {

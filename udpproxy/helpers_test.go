@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
+	"github.com/sluice-proxy/sluice/internal/promtest"
 	"github.com/sluice-proxy/sluice/lb"
 )
 
@@ -188,42 +188,10 @@ func (h *harness) shutdown(t *testing.T) {
 	}
 }
 
-// metric returns the value of the series name{labels} (0 when absent).
+// metric returns the sum of the series name{labels} (0 when absent).
 func (h *harness) metric(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := h.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				if labelValue(m, labels[i]) != labels[i+1] {
-					continue next
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.Counter.GetValue()
-			case m.Gauge != nil:
-				return m.Gauge.GetValue()
-			}
-		}
-	}
-	return 0
-}
-
-func labelValue(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
+	return promtest.Sum(t, h.reg, name, labels...)
 }
 
 // sessions returns the number of sessions the workers hold, asking them.
