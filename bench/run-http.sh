@@ -425,30 +425,34 @@ to_us() {
 	}'
 }
 
-# sys_busy: seconds of CPU time the whole machine has spent busy (user, nice, system, irq, softirq, steal).
-sys_busy() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / {printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz; exit}' /proc/stat; }
-
-# self_children_cpu: CPU seconds of this shell's reaped children (wrk, once its run has ended). `times` must run in
-# this shell, not in a subshell, so it writes to a file.
-self_children_cpu() {
-	times >"$TMP/times"
-	awk 'NR == 2 {
-		for (i = 1; i <= 2; i++) { split($i, p, "m"); sub(/s$/, "", p[2]); t += p[1] * 60 + p[2] }
-		printf "%.2f", t
-	}' "$TMP/times"
+# other_cpu: CPU seconds used so far by every process outside this script's process tree (kernel threads left
+# out: they carry the loopback traffic of the measurement itself), including their reaped children, plus the time
+# the hypervisor stole. A process that started and whose parent ended between two calls is missed.
+other_cpu() {
+	local mine
+	mine=$(tree_pids $$ | tr '\n' ' ')
+	{
+		awk '/^cpu / {print "steal", $9}' /proc/stat
+		cat /proc/[0-9]*/stat 2>/dev/null
+	} | awk -v mine=" $mine " -v hz="$(getconf CLK_TCK)" '
+		$1 == "steal" { t += $2; next }
+		{
+			s = $0; sub(/.*\) /, "", s); split(s, f, " ")
+			if ($1 == 2 || f[2] == 2 || index(mine, " " $1 " ")) next
+			t += f[12] + f[13] + f[14] + f[15]
+		}
+		END { printf "%.2f", t / hz }'
 }
 
 # wrk_measure TARGET: one measured wrk run against TPORT; sets M_* (empty M_RPS when wrk failed) and M_OTHER, the CPU
-# that processes other than wrk, the proxy and the origin used meanwhile, in % of one CPU.
+# that processes other than wrk, the proxy and the origin used meanwhile (other_cpu), in % of one CPU.
 wrk_measure() {
-	local t=$1 cpu0=0 cpu1=0 ocpu0 ocpu1 w0 w1 s0 s1
+	local t=$1 cpu0=0 cpu1=0 ocpu0 ocpu1 s0 s1
 	((TPID)) && cpu0=$(tree_cpu "$TPID")
 	ocpu0=$(tree_cpu "$ORIGIN_PID")
-	w0=$(self_children_cpu)
-	s0=$(sys_busy)
+	s0=$(other_cpu)
 	M_OUT=$(wrk_run "$DURATION" "$TPORT" 2>&1)
-	s1=$(sys_busy)
-	w1=$(self_children_cpu)
+	s1=$(other_cpu)
 	((TPID)) && cpu1=$(tree_cpu "$TPID")
 	ocpu1=$(tree_cpu "$ORIGIN_PID")
 	M_RPS=$(awk '/^Requests\/sec:/ {print $2}' <<<"$M_OUT")
@@ -461,8 +465,7 @@ wrk_measure() {
 	M_CPU=$(awk -v a="$cpu0" -v b="$cpu1" -v n="$M_REQS" 'BEGIN {printf "%.2f", (b - a) * 1000000 / n}')
 	M_OCPU=$(awk -v a="$ocpu0" -v b="$ocpu1" -v n="$M_REQS" 'BEGIN {printf "%.2f", (b - a) * 1000000 / n}')
 	M_OBUSY=$(awk -v a="$ocpu0" -v b="$ocpu1" -v d="$DURATION" 'BEGIN {printf "%.0f", (b - a) * 100 / d}')
-	M_OTHER=$(awk -v s0="$s0" -v s1="$s1" -v p="$cpu0" -v q="$cpu1" -v o0="$ocpu0" -v o1="$ocpu1" -v w0="$w0" -v w1="$w1" -v d="$DURATION" \
-		'BEGIN {v = ((s1 - s0) - (q - p) - (o1 - o0) - (w1 - w0)) * 100 / d; if (v < 0) v = 0; printf "%.0f", v}')
+	M_OTHER=$(awk -v a="$s0" -v b="$s1" -v d="$DURATION" 'BEGIN {v = (b - a) * 100 / d; if (v < 0) v = 0; printf "%.0f", v}')
 }
 
 measure() { # TARGET
