@@ -23,15 +23,18 @@ const (
 
 // h1conn is one client connection speaking HTTP/1.x.
 type h1conn struct {
-	svc  *Service
-	c    net.Conn
-	r    *http1.Reader
-	in   connReader
-	wd   lazyDeadline // write deadline to the client
-	wbuf []byte
-	req  http1.Request
-	resp http1.Response
-	sess Session
+	svc *Service
+	c   net.Conn
+	r   *http1.Reader
+	in  connReader
+	wd  lazyDeadline // write deadline to the client
+	// clock is a recent reading of time.Now, taken at the request's steps
+	// (start, connected, first byte) and used for the deadlines between.
+	clock time.Time
+	wbuf  []byte
+	req   http1.Request
+	resp  http1.Response
+	sess  Session
 	// upw is the buffer requests are written upstream from; the request
 	// body goroutine has its own (bodyBuf).
 	upw     []byte
@@ -46,6 +49,7 @@ type h1conn struct {
 	respStarted  bool                   // a response head arrived from the current upstream
 	up           atomic.Pointer[upConn] // the upstream connection in use, for abort
 	upBodyDone   bool                   // the current upstream's response body was read to its end
+	fresh        bool                   // the next connect dials instead of taking a pooled connection
 }
 
 // connReader is the io.Reader under the client's http1.Reader. It moves
@@ -207,6 +211,7 @@ func (hc *h1conn) readRequest(ctx context.Context, first bool) bool {
 	sess := &hc.sess
 	sess.reset()
 	sess.Start = time.Now()
+	hc.clock = sess.Start
 	sess.closeConn = true
 	hc.fail(ctx, sess, err)
 	hc.finish(ctx, sess, err)
@@ -229,7 +234,8 @@ func (hc *h1conn) serveRequest(ctx context.Context) bool {
 	sess := &hc.sess
 	sess.reset()
 	sess.Start = time.Now()
-	hc.bodyDone, hc.bodyStreamed, hc.respStarted, hc.upBodyDone = false, false, false, false
+	hc.clock = sess.Start
+	hc.bodyDone, hc.bodyStreamed, hc.respStarted, hc.upBodyDone, hc.fresh = false, false, false, false, false
 	hc.bodyRead.Store(false)
 	if !hc.req.KeepAlive || s.draining.Load() {
 		sess.closeConn = true

@@ -10,8 +10,9 @@ import "time"
 type lazyDeadline struct{ at time.Time }
 
 // extend makes the deadline between 3d/4 and d from now (none when
-// d <= 0).
-func (l *lazyDeadline) extend(set func(time.Time) error, d time.Duration) {
+// d <= 0). now is a recent reading of the clock, taken by the caller for
+// several deadlines at once; it must not be older than a fraction of d.
+func (l *lazyDeadline) extend(now time.Time, set func(time.Time) error, d time.Duration) {
 	if d <= 0 {
 		if !l.at.IsZero() {
 			l.at = time.Time{}
@@ -19,7 +20,6 @@ func (l *lazyDeadline) extend(set func(time.Time) error, d time.Duration) {
 		}
 		return
 	}
-	now := time.Now()
 	if rem := l.at.Sub(now); !l.at.IsZero() && rem >= d-d/4 && rem <= d {
 		return
 	}

@@ -62,7 +62,7 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 	if inline {
 		hc.upw = append(hc.upw, hc.inlineBody...)
 	}
-	uc.wd.extend(uc.c.SetWriteDeadline, wto)
+	uc.wd.extend(hc.clock, uc.c.SetWriteDeadline, wto)
 	if _, err := uc.c.Write(hc.upw); err != nil {
 		uc.c.Close()
 		return upstreamErr(err)
@@ -94,7 +94,7 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 	}
 
 	resp := s.Response
-	uc.rd.extend(uc.c.SetReadDeadline, rto)
+	uc.rd.extend(hc.clock, uc.c.SetReadDeadline, rto)
 	for {
 		resp.Reset()
 		err := uc.r.ReadResponse(resp, up.Method)
@@ -118,6 +118,7 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 		}
 	}
 	s.FirstByte = time.Now()
+	hc.clock = s.FirstByte
 	if svc.m != nil {
 		svc.m.firstByte(s.FirstByte.Sub(s.Connected))
 	}
@@ -217,7 +218,7 @@ func (hc *h1conn) sendBody(ctx context.Context, s *Session, uc *upConn, chunked 
 		if len(buf) == 0 {
 			return nil
 		}
-		uc.wd.extend(uc.c.SetWriteDeadline, wto)
+		uc.wd.extend(time.Now(), uc.c.SetWriteDeadline, wto)
 		_, err := uc.c.Write(buf)
 		buf = buf[:0]
 		if err != nil {
@@ -368,7 +369,10 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 			}
 		}
 		if !br.Done() {
-			uc.rd.extend(uc.c.SetReadDeadline, rto)
+			// More to read: a long body needs a fresh clock for its
+			// deadlines.
+			hc.clock = time.Now()
+			uc.rd.extend(hc.clock, uc.c.SetReadDeadline, rto)
 		}
 	}
 }
@@ -391,7 +395,7 @@ func (hc *h1conn) flush() error {
 	if len(hc.wbuf) == 0 {
 		return nil
 	}
-	hc.wd.extend(hc.c.SetWriteDeadline, hc.svc.to.Write)
+	hc.wd.extend(hc.clock, hc.c.SetWriteDeadline, hc.svc.to.Write)
 	_, err := hc.c.Write(hc.wbuf)
 	hc.wbuf = hc.wbuf[:0]
 	if err != nil {

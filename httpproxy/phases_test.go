@@ -261,29 +261,48 @@ func TestStalePooledConnection(t *testing.T) {
 		mu.Unlock()
 		r := bufio.NewReader(c)
 		for {
-			if _, err := http.ReadRequest(r); err != nil {
+			req, err := http.ReadRequest(r)
+			if err != nil {
 				return
 			}
+			io.Copy(io.Discard, req.Body)
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
 	})
-	h := startService(t, static{&Peer{Addr: up}}, Config{})
-	get := func() {
+	h := startService(t, static{&Peer{Addr: up}}, Config{MaxRetries: -1})
+	send := func(req string) {
 		t.Helper()
 		c := dialProxy(t, h.addr)
-		c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.send(req)
 		if resp, body := c.response("GET"); resp.StatusCode != 200 || body != "ok" {
 			t.Fatalf("got %d %q", resp.StatusCode, body)
 		}
 	}
-	get()
-	if h.svc.pool.Idle() != 1 {
-		t.Fatalf("idle = %d, want 1", h.svc.pool.Idle())
+	drop := func(i int) {
+		t.Helper()
+		if h.svc.pool.Idle() != 1 {
+			t.Fatalf("idle = %d, want 1", h.svc.pool.Idle())
+		}
+		mu.Lock()
+		conns[i].Close() // the upstream drops the idle connection
+		mu.Unlock()
 	}
+	send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	drop(0)
+	// Without a body the request is tried on the pooled connection and,
+	// when that fails before any response byte, again on a new one (even
+	// with retries off: a stale pooled connection is not the peer's fault).
+	send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	drop(1)
+	// A streamed body could not be sent twice: the pooled connection is
+	// probed first, found closed, and a new one is dialled.
+	send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
 	mu.Lock()
-	conns[0].Close() // the upstream drops the idle connection
+	n := len(conns)
 	mu.Unlock()
-	get()
+	if n != 3 {
+		t.Errorf("upstream connections = %d, want 3", n)
+	}
 }
 
 func TestServeStreamOverPipe(t *testing.T) {

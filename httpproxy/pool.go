@@ -12,6 +12,10 @@ import (
 	"github.com/sluice-proxy/sluice/protocols/http1"
 )
 
+// probeAfter is how long a pooled connection may sit idle and still be
+// reused without probing it for a close first.
+const probeAfter = time.Second
+
 // Pool defaults.
 const (
 	DefaultPoolMaxIdle        = 1024
@@ -97,14 +101,15 @@ type upConn struct {
 	r   *http1.Reader
 	key poolKey
 
-	expires    time.Time
-	uses       int
-	rd, wd     lazyDeadline
-	probe      func(fd uintptr) bool // c.peek, bound once
-	probeOK    bool
-	peekBuf    [1]byte
-	lru        links // in Pool.lru
-	kl         links // in the key's list
+	expires   time.Time
+	idleSince time.Time
+	uses      int
+	rd, wd    lazyDeadline
+	probe     func(fd uintptr) bool // c.peek, bound once
+	probeOK   bool
+	peekBuf   [1]byte
+	lru       links // in Pool.lru
+	kl        links // in the key's list
 }
 
 // links thread an upConn into one list.
@@ -182,7 +187,8 @@ func (p *Pool) put(c *upConn, idle time.Duration) {
 	if idle == 0 {
 		idle = p.idleTimeout
 	}
-	c.expires = p.now().Add(idle)
+	c.idleSince = p.now()
+	c.expires = c.idleSince.Add(idle)
 	var evict []*upConn
 	p.mu.Lock()
 	if p.closed {
@@ -301,12 +307,12 @@ func (p *Pool) Close() error {
 // upstream and without stray bytes (a response nobody asked for would be
 // taken for the next one). It costs one non-blocking recv; streams that are
 // not sockets are trusted.
-func alive(c *upConn, readTimeout time.Duration) bool {
+func alive(c *upConn, now time.Time, readTimeout time.Duration) bool {
 	if c.r.Buffered() > 0 {
 		return false
 	}
 	// RawConn.Read refuses to call the probe past the read deadline.
-	c.rd.extend(c.c.SetReadDeadline, readTimeout)
+	c.rd.extend(now, c.c.SetReadDeadline, readTimeout)
 	if c.raw == nil {
 		return true
 	}

@@ -73,6 +73,7 @@ func (hc *h1conn) proxy(ctx context.Context, s *Session) error {
 		}
 		s.Reused = reused
 		s.Connected = time.Now()
+		hc.clock = s.Connected
 		if hc.svc.m != nil {
 			hc.svc.m.upstreamConn(reused)
 		}
@@ -89,14 +90,19 @@ func (hc *h1conn) proxy(ctx context.Context, s *Session) error {
 		// Retrying is safe only while the upstream may not have acted on
 		// the request: no request body streamed, nothing answered.
 		safe := !s.headSent && !hc.bodyStreamed && ctx.Err() == nil
+		if reused && safe && !hc.respStarted && errors.Is(err, ErrUpstreamClosed) {
+			// A pooled connection the upstream had closed: not the peer's
+			// fault, so no phase hears of it and no retry is spent; the
+			// next try dials afresh (so this happens once at most).
+			hc.fresh = true
+			s.LastError = err
+			continue
+		}
 		next := err
 		if ph.whileProxy != nil {
 			if next = ph.whileProxy.ErrorWhileProxy(ctx, s, peer, err); next == nil {
 				next = err
 			}
-		} else if reused && safe && !hc.respStarted && errors.Is(err, ErrUpstreamClosed) {
-			// A pooled connection the upstream closed meanwhile.
-			next = Retryable(err)
 		}
 		s.LastError = next
 		if IsRetryable(next) && safe && s.Tries <= hc.svc.retries {
@@ -110,17 +116,25 @@ func (hc *h1conn) proxy(ctx context.Context, s *Session) error {
 func (hc *h1conn) connect(ctx context.Context, peer *Peer) (*upConn, bool, error) {
 	svc := hc.svc
 	key := keyOf(peer)
-	for {
+	// A pooled connection is probed for a close (one recv) only when a
+	// failure could not be retried: the request streams a body, or the
+	// connection sat idle long enough for the upstream to have dropped it.
+	// Otherwise a stale one shows as a failure before any response byte,
+	// and the request is retried on a fresh connection (see proxy).
+	streams := hc.req.Framing != http1.NoBody && !hc.bodyDone
+	for !hc.fresh {
 		uc := svc.pool.get(key)
 		if uc == nil {
 			break
 		}
-		if alive(uc, pick(peer.ReadTimeout, svc.to.UpstreamRead)) {
+		if (!streams && hc.clock.Sub(uc.idleSince) < probeAfter && uc.r.Buffered() == 0) ||
+			alive(uc, hc.clock, pick(peer.ReadTimeout, svc.to.UpstreamRead)) {
 			uc.uses++
 			return uc, true, nil
 		}
 		uc.c.Close()
 	}
+	hc.fresh = false
 	timeout := peer.ConnectTimeout
 	if timeout == 0 {
 		timeout = svc.to.Connect
