@@ -8,19 +8,40 @@ import (
 	"github.com/sluice-proxy/sluice/protocols/http1"
 )
 
-// hopByHop lists the fields that describe one connection, not the message
-// (RFC 9110 7.6.1), plus the proxy-authentication fields, which are meant
-// for the proxy a client talks to.
-var hopByHop = [...]string{
-	"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Transfer-Encoding",
-	"Upgrade", "Proxy-Authenticate", "Proxy-Authorization",
+// isHopByHop reports whether name is a field that describes one
+// connection, not the message (RFC 9110 7.6.1), or a proxy-authentication
+// field, meant for the proxy a client talks to.
+func isHopByHop(name []byte) bool {
+	var want string
+	switch len(name) {
+	case 2:
+		want = "TE"
+	case 7:
+		want = "Upgrade"
+	case 10:
+		if strings.EqualFold(string(name), "Keep-Alive") {
+			return true
+		}
+		want = "Connection"
+	case 16:
+		want = "Proxy-Connection"
+	case 17:
+		want = "Transfer-Encoding"
+	case 18:
+		want = "Proxy-Authenticate"
+	case 19:
+		want = "Proxy-Authorization"
+	default:
+		return false
+	}
+	return strings.EqualFold(string(name), want)
 }
 
 // stripHopByHop removes the hop-by-hop fields from h, including those the
-// Connection field names.
+// Connection field names, in one pass.
 func stripHopByHop(h *http1.Header) {
+	var named []string
 	if h.Has("Connection") {
-		var named []string
 		for _, f := range h.Fields() {
 			if !strings.EqualFold(string(f.Name), "Connection") {
 				continue
@@ -34,13 +55,22 @@ func stripHopByHop(h *http1.Header) {
 				}
 			}
 		}
-		for _, n := range named {
-			h.Del(n)
+	}
+	if named == nil {
+		h.DelFunc(isHopByHop)
+		return
+	}
+	h.DelFunc(func(name []byte) bool {
+		if isHopByHop(name) {
+			return true
 		}
-	}
-	for _, n := range hopByHop {
-		h.Del(n)
-	}
+		for _, n := range named {
+			if strings.EqualFold(string(name), n) {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // buildUpstreamRequest fills up with the request to send upstream: a copy

@@ -127,6 +127,23 @@ func (h *Header) delFrom(from int, name string) int {
 	return n
 }
 
+// DelFunc removes every field whose name drop reports true for, keeping
+// the order of the rest, and returns how many it removed. It is one pass,
+// for removing several names at once.
+func (h *Header) DelFunc(drop func(name []byte) bool) int {
+	out := 0
+	for i := range h.fields {
+		if !drop(h.fields[i].Name) {
+			h.fields[out] = h.fields[i]
+			out++
+		}
+	}
+	n := len(h.fields) - out
+	clear(h.fields[out:])
+	h.fields = h.fields[:out]
+	return n
+}
+
 // HasToken reports whether any field name holds token in its comma-separated
 // list (both case-insensitive), as in Connection: keep-alive, Upgrade.
 func (h *Header) HasToken(name, token string) bool {

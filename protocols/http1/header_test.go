@@ -129,3 +129,18 @@ const browserGET = "GET /assets/app.js?v=3 HTTP/1.1\r\n" +
 	"Sec-Fetch-Dest: script\r\n" +
 	"Sec-Fetch-Mode: no-cors\r\n" +
 	"If-None-Match: \"abc123\"\r\n\r\n"
+
+func TestHeaderDelFunc(t *testing.T) {
+	var h Header
+	for _, n := range []string{"A", "b", "C", "a", "D"} {
+		h.Add(n, "v")
+	}
+	n := h.DelFunc(func(name []byte) bool { return equalFold(name, "a") || equalFold(name, "c") })
+	var got []string
+	for _, f := range h.Fields() {
+		got = append(got, string(f.Name))
+	}
+	if n != 3 || strings.Join(got, ",") != "b,D" {
+		t.Errorf("removed %d, left %v", n, got)
+	}
+}
