@@ -52,30 +52,42 @@ type h1conn struct {
 	fresh        bool                   // the next connect dials instead of taking a pooled connection
 }
 
-// connReader is the io.Reader under the client's http1.Reader. It moves
-// the read deadline from the idle bound to the head bound when the first
-// byte of a request arrives, and refreshes it for each body read.
+// connReader is the io.Reader under the client's http1.Reader; it keeps
+// the read deadline. While the connection waits for a request the idle
+// bound applies. A head that needs more than the read that brought its
+// first byte is bounded by HeaderRead from its second read on (a head that
+// comes whole, the usual case, costs no deadline change), and each body
+// read by BodyRead.
 type connReader struct {
-	c     net.Conn
-	to    *Timeouts
-	state atomic.Int32
-	got   bool // a byte of the current head has arrived
+	c         net.Conn
+	to        *Timeouts
+	state     atomic.Int32
+	got       bool // a byte of the current head has arrived
+	headBound bool // the head deadline is set
+	rd        lazyDeadline
 }
 
 func (r *connReader) Read(p []byte) (int, error) {
-	st := r.state.Load()
-	if st == readBody && r.to.BodyRead > 0 {
-		r.c.SetReadDeadline(time.Now().Add(r.to.BodyRead))
+	switch st := r.state.Load(); {
+	case st == readBody:
+		r.rd.extend(time.Now(), r.c.SetReadDeadline, r.to.BodyRead)
+	case st == readHead && !r.headBound:
+		r.headBound = true
+		if r.to.HeaderRead > 0 {
+			r.rd.extend(time.Now(), r.c.SetReadDeadline, r.to.HeaderRead)
+		}
 	}
 	n, err := r.c.Read(p)
-	if n > 0 && st == readIdle {
+	if n > 0 && !r.got {
 		r.got = true
-		if r.state.CompareAndSwap(readIdle, readHead) && r.to.HeaderRead > 0 {
-			r.c.SetReadDeadline(time.Now().Add(r.to.HeaderRead))
-		}
+		r.state.CompareAndSwap(readIdle, readHead)
 	}
 	return n, err
 }
+
+// forget records that the read deadline was set behind the tracker's back
+// (to wake a reader), so the next wait sets it again.
+func (r *connReader) forget() { r.rd = lazyDeadline{} }
 
 // newConn readies an h1conn for c, reusing one from the Service's pool.
 func (s *Service) newConn(c net.Conn, d *vstream.Digest) *h1conn {
@@ -92,6 +104,7 @@ func (s *Service) newConn(c net.Conn, d *vstream.Digest) *h1conn {
 	}
 	hc.c = c
 	hc.in.c = c
+	hc.in.forget()
 	hc.wd = lazyDeadline{}
 	hc.in.state.Store(readIdle)
 	hc.sess.Digest = d
@@ -172,20 +185,22 @@ func (hc *h1conn) readRequest(ctx context.Context, first bool) bool {
 	s := hc.svc
 	to := &s.to
 	hc.req.Reset()
-	hc.in.got = false
+	hc.in.got, hc.in.headBound = false, false
 	if hc.r.Buffered() > 0 {
+		// A pipelined request: its head is bounded from now.
 		hc.in.state.Store(readHead)
-		hc.in.got = true
-		setDeadline(hc.c.SetReadDeadline, to.HeaderRead)
+		hc.in.got, hc.in.headBound = true, true
+		hc.in.rd.extend(time.Now(), hc.c.SetReadDeadline, to.HeaderRead)
 	} else {
 		if s.draining.Load() {
 			return false
 		}
 		hc.in.state.Store(readIdle)
 		if first {
-			setDeadline(hc.c.SetReadDeadline, to.HeaderRead)
+			hc.in.rd.extend(time.Now(), hc.c.SetReadDeadline, to.HeaderRead)
 		} else {
-			setDeadline(hc.c.SetReadDeadline, to.Idle)
+			// hc.clock is when the last request ended: recent enough.
+			hc.in.rd.extend(hc.clock, hc.c.SetReadDeadline, to.Idle)
 		}
 		if s.draining.Load() { // Shutdown may have looked before the state was idle
 			return false
@@ -218,13 +233,12 @@ func (hc *h1conn) readRequest(ctx context.Context, first bool) bool {
 	return false
 }
 
-// setDeadline sets a deadline d from now, or none when d is 0.
-func setDeadline(set func(time.Time) error, d time.Duration) {
-	if d > 0 {
-		set(time.Now().Add(d))
-	} else {
-		set(time.Time{})
-	}
+// tick reads the clock for a step of the current request: the monotonic
+// clock only (one read, against two for time.Now), as an offset from the
+// request's Start. It also refreshes hc.clock.
+func (hc *h1conn) tick() time.Time {
+	hc.clock = hc.sess.Start.Add(time.Since(hc.sess.Start))
+	return hc.clock
 }
 
 // serveRequest runs one request through the pipeline and reports whether

@@ -87,6 +87,7 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 		}
 		err := <-bodyDone
 		bodyDone = nil
+		hc.in.forget() // the deadline may have been moved to wake it
 		if !hc.bodyDone {
 			s.closeConn = true // the rest of the request body is still on the wire
 		}
@@ -117,8 +118,7 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 			return err
 		}
 	}
-	s.FirstByte = time.Now()
-	hc.clock = s.FirstByte
+	s.FirstByte = hc.tick()
 	if svc.m != nil {
 		svc.m.firstByte(s.FirstByte.Sub(s.Connected))
 	}

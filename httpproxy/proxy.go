@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"time"
 
 	"github.com/sluice-proxy/sluice/protocols/http1"
 )
@@ -72,8 +71,7 @@ func (hc *h1conn) proxy(ctx context.Context, s *Session) error {
 			return next
 		}
 		s.Reused = reused
-		s.Connected = time.Now()
-		hc.clock = s.Connected
+		s.Connected = hc.tick()
 		if hc.svc.m != nil {
 			hc.svc.m.upstreamConn(reused)
 		}

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/sluice-proxy/sluice/protocols/http1"
 )
@@ -103,7 +102,7 @@ func failureText(err error) string {
 
 // finish ends a request: metrics, the access log line and Logging.
 func (hc *h1conn) finish(ctx context.Context, s *Session, err error) {
-	s.End = time.Now()
+	s.End = hc.tick()
 	svc := hc.svc
 	if svc.m != nil {
 		svc.m.request(s, err)

@@ -49,7 +49,7 @@ func (hc *h1conn) tunnel(ctx context.Context, s *Session, uc *upConn) error {
 		}
 		s.RequestBodyBytes += int64(len(early))
 	}
-	hc.c.SetReadDeadline(time.Time{})
+	hc.in.rd.clear(hc.c.SetReadDeadline)
 	hc.wd.clear(hc.c.SetWriteDeadline)
 	uc.rd.clear(uc.c.SetReadDeadline)
 	uc.wd.clear(uc.c.SetWriteDeadline)
