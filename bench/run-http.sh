@@ -470,6 +470,12 @@ wrk_measure() {
 
 measure() { # TARGET
 	local t=$1 try best_other="" line
+	if ! kill -0 "$ORIGIN_PID" 2>/dev/null || ! listening "$ORIGIN_PORT"; then
+		log "the origin has gone (killed from outside?): starting it again"
+		ORIGIN_RESTARTS=$((ORIGIN_RESTARTS + 1))
+		stop "$ORIGIN_PID"
+		start_origin
+	fi
 	start_target "$t" || { CELLNOTE["rps $t"]="failed to start"; return; }
 	if ! "$BIN/httpcheck" -addr "127.0.0.1:$TPORT" -size "$BODY" >"$TMP/check.log" 2>&1; then
 		log "$t does not answer 200 with $BODY bytes: $(cat "$TMP/check.log")"
@@ -531,6 +537,7 @@ profile_sluice() {
 # ---------------------------------------------------------------- run
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+ORIGIN_RESTARTS=0
 START_DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 start_origin
 log "origin: ${VERSION[origin]}; placement: PIN=$PIN wrk=${WRK_CPUS:-any} proxy=${PROXY_CPUS:-any} origin=${ORIGIN_CPUS:-any}, proxy threads $PROXY_THREADS"
@@ -610,6 +617,7 @@ report() {
 	done
 	echo
 	echo "wrk -t $WRK_THREADS -c $CONNS -d ${DURATION}s --latency, after a ${WARMUP}s warm-up; GET / answered 200 with $BODY bytes. Ratios are sluice ÷ peer: above 1 is better for ↑ rows, below 1 for ↓ rows. CPU is user+system time of the process tree during the measurement divided by the requests wrk completed. Each figure is the median of $REPEAT round(s); one proxy runs at a time, each in a fresh process."
+	((ORIGIN_RESTARTS)) && echo "The origin was found dead and restarted $ORIGIN_RESTARTS time(s) during the run."
 	for t in $TARGETS; do [[ -n ${NOISY[$t]:-} ]] && echo "Kept although other load stayed above QUIET_MAX=$QUIET_MAX% after $QUIET_TRIES tries, $t: ${NOISY[$t]% }% of a CPU."; done
 	for t in $TARGETS; do [[ -n ${ERRNOTE[$t]:-} ]] && echo "wrk errors through $t: ${ERRNOTE[$t]}"; done
 	for t in $TARGETS; do [[ -n ${SKIP[$t]:-} ]] && echo "$t: ${SKIP[$t]}."; done
