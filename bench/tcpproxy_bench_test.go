@@ -4,9 +4,9 @@ import (
 	"context"
 	"io"
 	"net"
-	"sync"
 	"testing"
 
+	"github.com/sluice-proxy/sluice/internal/testserve"
 	"github.com/sluice-proxy/sluice/lb"
 	"github.com/sluice-proxy/sluice/tcpproxy"
 )
@@ -14,29 +14,7 @@ import (
 // echoUpstream serves an echo on 127.0.0.1:0 until the benchmark ends.
 func echoUpstream(b *testing.B) string {
 	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	b.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
+	return testserve.TCP(b, func(c net.Conn) { io.Copy(c, c) })
 }
 
 // startTCPProxy runs a tcpproxy in front of upstream and returns its address.

@@ -6,13 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluice-proxy/sluice/internal/promtest"
+	"github.com/sluice-proxy/sluice/internal/testserve"
 	"github.com/sluice-proxy/sluice/lb"
 )
 
@@ -20,42 +20,19 @@ import (
 // connection is handed to its handler; accepted connections are reported on
 // conns.
 type upstream struct {
-	ln    net.Listener
 	addr  string
 	conns chan net.Conn
-	wg    sync.WaitGroup
 }
 
 func newUpstream(t *testing.T, handler func(net.Conn)) *upstream {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &upstream{ln: ln, addr: ln.Addr().String(), conns: make(chan net.Conn, 64)}
-	u.wg.Add(1)
-	go func() {
-		defer u.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			select {
-			case u.conns <- c:
-			default:
-			}
-			u.wg.Add(1)
-			go func() {
-				defer u.wg.Done()
-				defer c.Close()
-				handler(c)
-			}()
+	u := &upstream{conns: make(chan net.Conn, 64)}
+	u.addr = testserve.TCP(t, func(c net.Conn) {
+		select {
+		case u.conns <- c:
+		default:
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		u.wg.Wait()
+		handler(c)
 	})
 	return u
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/testserve"
 	"github.com/sluice-proxy/sluice/lb"
 )
 
@@ -339,29 +340,7 @@ func listenAt(t *testing.T, addr string, handler func(net.Conn)) *upstream {
 
 func newUpstreamOn(t *testing.T, addr string, handler func(net.Conn)) *upstream {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &upstream{ln: ln, addr: addr, conns: make(chan net.Conn, 64)}
-	u.wg.Add(1)
-	go func() {
-		defer u.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u.wg.Add(1)
-			go func() {
-				defer u.wg.Done()
-				defer c.Close()
-				handler(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); u.wg.Wait() })
-	return u
+	return &upstream{addr: testserve.TCPOn(t, addr, handler), conns: make(chan net.Conn, 64)}
 }
 
 // TestGracefulDrain: Shutdown stops accepting at once, lets an open
