@@ -100,10 +100,50 @@ func (hc *h1conn) buildUpstreamRequest(s *Session, up *http1.Request) {
 		up.Header.Set("Connection", "upgrade")
 		up.Header.AddBytes([]byte("Upgrade"), upgrade)
 	}
+	// An absolute-form target names the host: it replaces Host (RFC 9112
+	// 3.2.2), and the upstream gets the origin form. A request without a
+	// host at all (HTTP/1.0) gets the peer's address, since HTTP/1.1
+	// requires one.
+	if authority, path, ok := splitAbsolute(req.Target); ok {
+		up.Target = path
+		up.Header.Del("Host")
+		up.Header.AddBytes([]byte("Host"), authority)
+	} else if !up.Header.Has("Host") {
+		up.Header.Set("Host", s.Peer.Addr)
+	}
 	cfg := &hc.svc.cfg
 	if cfg.XForwardedFor || cfg.Forwarded {
 		hc.addForwarded(s, up)
 	}
+}
+
+// splitAbsolute splits an absolute-form http(s) target into its authority
+// and its origin form ("/" when it has no path).
+func splitAbsolute(target []byte) (authority, path []byte, ok bool) {
+	var rest []byte
+	switch {
+	case len(target) > 7 && strings.EqualFold(string(target[:7]), "http://"):
+		rest = target[7:]
+	case len(target) > 8 && strings.EqualFold(string(target[:8]), "https://"):
+		rest = target[8:]
+	default:
+		return nil, nil, false
+	}
+	end := len(rest)
+	for i, c := range rest {
+		if c == '/' || c == '?' {
+			end = i
+			break
+		}
+	}
+	authority, path = rest[:end], rest[end:]
+	switch {
+	case len(path) == 0:
+		path = []byte("/")
+	case path[0] == '?':
+		path = append([]byte("/"), path...)
+	}
+	return authority, path, true
 }
 
 // addForwarded appends the client to X-Forwarded-For and/or Forwarded.

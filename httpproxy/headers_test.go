@@ -26,3 +26,18 @@ func TestStripHopByHop(t *testing.T) {
 		t.Errorf("left %s", got)
 	}
 }
+
+func TestSplitAbsolute(t *testing.T) {
+	for _, tt := range []struct{ in, auth, path string }{
+		{"http://a.example/x?y", "a.example", "/x?y"},
+		{"HTTPS://a.example:8443", "a.example:8443", "/"},
+		{"http://a.example?q=1", "a.example", "/?q=1"},
+		{"/plain", "", ""},
+		{"*", "", ""},
+	} {
+		auth, path, ok := splitAbsolute([]byte(tt.in))
+		if ok != (tt.auth != "") || string(auth) != tt.auth || string(path) != tt.path {
+			t.Errorf("splitAbsolute(%q) = %q %q %v", tt.in, auth, path, ok)
+		}
+	}
+}

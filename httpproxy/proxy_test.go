@@ -374,3 +374,70 @@ func TestUpstreamClosesMidBody(t *testing.T) {
 		t.Error("a connection that failed mid-body was pooled")
 	}
 }
+
+func TestHeadAndHTTP10(t *testing.T) {
+	o := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			io.WriteString(w, "part1")
+			w.(http.Flusher).Flush() // chunked from the origin
+			io.WriteString(w, "part2")
+			return
+		}
+		w.Header().Set("Content-Length", "5")
+		io.WriteString(w, "hello")
+	}))
+	h := startService(t, static{&Peer{Addr: o.addr}}, Config{})
+	t.Run("HEAD keeps Content-Length, sends no body", func(t *testing.T) {
+		c := dialProxy(t, h.addr)
+		c.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, body := c.response("HEAD")
+		if resp.StatusCode != 200 || resp.ContentLength != 5 || body != "" {
+			t.Errorf("HEAD: %d CL=%d %q", resp.StatusCode, resp.ContentLength, body)
+		}
+		if _, body := c.response("GET"); body != "hello" {
+			t.Errorf("next GET %q", body)
+		}
+	})
+	t.Run("1.0 client gets a chunked body delimited by close", func(t *testing.T) {
+		c := dialProxy(t, h.addr)
+		c.send("GET /stream HTTP/1.0\r\n\r\n")
+		raw, err := io.ReadAll(c.r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(raw)
+		if !strings.HasSuffix(s, "\r\n\r\npart1part2") || strings.Contains(strings.ToLower(s), "transfer-encoding") {
+			t.Errorf("response %q", s)
+		}
+	})
+	t.Run("1.0 keep-alive", func(t *testing.T) {
+		c := dialProxy(t, h.addr)
+		for range 2 {
+			c.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+			resp, body := c.response("GET")
+			if body != "hello" || resp.Close {
+				t.Fatalf("%q close=%v", body, resp.Close)
+			}
+		}
+	})
+}
+
+func TestUpstreamHost(t *testing.T) {
+	seen := make(chan string, 1)
+	o := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Host + " " + r.RequestURI
+	}))
+	h := startService(t, static{&Peer{Addr: o.addr}}, Config{})
+	for _, tt := range []struct{ req, want string }{
+		{"GET /a HTTP/1.1\r\nHost: site.example\r\n\r\n", "site.example /a"},
+		{"GET http://other.example/b?c HTTP/1.1\r\nHost: site.example\r\n\r\n", "other.example /b?c"},
+		{"GET /d HTTP/1.0\r\n\r\n", o.addr + " /d"},
+	} {
+		c := dialProxy(t, h.addr)
+		c.send(tt.req)
+		c.response("GET")
+		if got := <-seen; got != tt.want {
+			t.Errorf("upstream saw %q, want %q", got, tt.want)
+		}
+	}
+}
