@@ -4,14 +4,16 @@
 // one long-lived Peer, and the CPU profile and pprof endpoint of
 // internal/profile.
 //
-//	sluicehttp -listen 127.0.0.1:16001 -upstream 127.0.0.1:17000 [-cpuprofile cpu.pprof] [-pprof 127.0.0.1:6060]
+//	sluicehttp -listen 127.0.0.1:16001 -upstream 127.0.0.1:17000 [-cpuprofile cpu.pprof] [-pprof 127.0.0.1:6060] [-log debug -access-log]
 package main
 
 import (
 	"context"
 	"flag"
 	"log"
+	"log/slog"
 	"net"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -36,7 +38,18 @@ func main() {
 	maxIdle := flag.Int("max-idle-per-peer", 0, "idle upstream connections kept (0: httpproxy's default)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until exit")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address")
+	logLevel := flag.String("log", "off", "log to stderr at this level: debug | info | warn | error | off")
+	accessLog := flag.Bool("access-log", false, "log every request (with -log info or debug)")
 	flag.Parse()
+
+	logger := slog.New(slog.DiscardHandler)
+	if *logLevel != "off" {
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+			log.Fatalf("sluicehttp: -log: %v", err)
+		}
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	}
 
 	stopProfile, err := profile.Start(*cpuprofile, *pprofAddr)
 	if err != nil {
@@ -46,7 +59,7 @@ func main() {
 
 	pool := httpproxy.NewPool(httpproxy.PoolConfig{MaxIdlePerPeer: *maxIdle})
 	defer pool.Close()
-	svc, err := httpproxy.New(onePeer{&httpproxy.Peer{Addr: *upstream}}, httpproxy.Config{Name: "bench", Pool: pool})
+	svc, err := httpproxy.New(onePeer{&httpproxy.Peer{Addr: *upstream}}, httpproxy.Config{Name: "bench", Pool: pool, Logger: logger, AccessLog: *accessLog})
 	if err != nil {
 		log.Fatalf("sluicehttp: %v", err)
 	}
