@@ -135,10 +135,11 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 		return hc.tunnel(ctx, s, uc)
 	}
 	err := hc.relayResponse(ctx, s, uc, rto)
+	// An upstream may answer before it has the whole request body (a 413,
+	// a redirect, nginx's return). The response stands: what stopBody cut
+	// short is the rest of the body, which only means that neither
+	// connection can carry another request (stopBody sees to the client's).
 	berr := stopBody()
-	if err == nil && berr != nil && !errors.Is(berr, os.ErrDeadlineExceeded) {
-		err = berr
-	}
 	// The connection goes back before the last write to the client, so the
 	// client's next request finds it.
 	reusable := err == nil && berr == nil && resp.KeepAlive && hc.upBodyDone && peer.IdleTimeout >= 0

@@ -2,6 +2,7 @@ package httpproxy
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -439,5 +440,56 @@ func TestUpstreamHost(t *testing.T) {
 		if got := <-seen; got != tt.want {
 			t.Errorf("upstream saw %q, want %q", got, tt.want)
 		}
+	}
+}
+
+// An upstream that answers before reading the request body (nginx's
+// return, an early 413): the client gets that answer, then the connection
+// is closed since the rest of its body is still on the wire.
+func TestEarlyResponse(t *testing.T) {
+	release := make(chan struct{})
+	up := rawOrigin(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		if _, err := http.ReadRequest(r); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly")
+		<-release // never reads the body
+	})
+	defer close(release)
+	h := startService(t, static{&Peer{Addr: up}}, Config{})
+	for _, tt := range []struct{ name, head string }{
+		{"content-length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4194304\r\n\r\n"},
+		{"chunked", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := dialProxy(t, h.addr)
+			c.send(tt.head)
+			sent := make(chan struct{})
+			go func() { // the body, until the proxy stops taking it
+				defer close(sent)
+				chunk := bytes.Repeat([]byte("a"), 64<<10)
+				for range 64 {
+					if tt.name == "chunked" {
+						fmt.Fprintf(c.c, "%x\r\n", len(chunk))
+					}
+					if _, err := c.c.Write(chunk); err != nil {
+						return
+					}
+					if tt.name == "chunked" {
+						io.WriteString(c.c, "\r\n")
+					}
+				}
+			}()
+			resp, body := c.response("POST")
+			if resp.StatusCode != 200 || body != "early" {
+				t.Errorf("got %d %q", resp.StatusCode, body)
+			}
+			if !c.closed() {
+				t.Error("connection left open with a body still coming")
+			}
+			c.c.Close()
+			<-sent
+		})
 	}
 }
