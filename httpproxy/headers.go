@@ -1,6 +1,7 @@
 package httpproxy
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"strings"
@@ -41,19 +42,23 @@ func isHopByHop(name []byte) bool {
 // Connection field names, in one pass.
 func stripHopByHop(h *http1.Header) {
 	var named []string
-	if h.Has("Connection") {
-		for _, f := range h.Fields() {
-			if !strings.EqualFold(string(f.Name), "Connection") {
+	for _, f := range h.Fields() {
+		if len(f.Name) != len("Connection") || !strings.EqualFold(string(f.Name), "Connection") {
+			continue
+		}
+		for v := f.Value; len(v) > 0; {
+			var tok []byte
+			if i := bytes.IndexByte(v, ','); i >= 0 {
+				tok, v = v[:i], v[i+1:]
+			} else {
+				tok, v = v, nil
+			}
+			tok = bytes.TrimSpace(tok)
+			if len(tok) == 0 || strings.EqualFold(string(tok), "close") ||
+				strings.EqualFold(string(tok), "keep-alive") || strings.EqualFold(string(tok), "upgrade") {
 				continue
 			}
-			for _, tok := range strings.Split(string(f.Value), ",") {
-				tok = strings.TrimSpace(tok)
-				switch strings.ToLower(tok) {
-				case "", "close", "keep-alive", "upgrade":
-				default:
-					named = append(named, tok)
-				}
-			}
+			named = append(named, string(tok)) // rare: a field named for removal
 		}
 	}
 	if named == nil {

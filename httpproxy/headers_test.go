@@ -41,3 +41,16 @@ func TestSplitAbsolute(t *testing.T) {
 		}
 	}
 }
+func TestStripHopByHopAllocs(t *testing.T) {
+	var h http1.Header
+	n := testing.AllocsPerRun(100, func() {
+		h.Reset()
+		h.Add("Content-Length", "5")
+		h.Add("Connection", "keep-alive")
+		h.Add("Keep-Alive", "timeout=5")
+		stripHopByHop(&h)
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per strip", n)
+	}
+}
