@@ -44,6 +44,7 @@ type h1conn struct {
 	// State of the current request.
 	bodyDone     bool                   // the request body has been read to its end
 	bodyRead     atomic.Bool            // the body goroutine has read the request body to its end
+	drain        atomic.Bool            // the body goroutine drops the rest of the body (answered early)
 	bodyStreamed bool                   // some of the request body went upstream in a stream (no retry)
 	inlineBody   []byte                 // a small request body, kept for retries
 	respStarted  bool                   // a response head arrived from the current upstream
@@ -251,6 +252,7 @@ func (hc *h1conn) serveRequest(ctx context.Context) bool {
 	hc.clock = sess.Start
 	hc.bodyDone, hc.bodyStreamed, hc.respStarted, hc.upBodyDone, hc.fresh = false, false, false, false, false
 	hc.bodyRead.Store(false)
+	hc.drain.Store(false)
 	if !hc.req.KeepAlive || s.draining.Load() {
 		sess.closeConn = true
 	}

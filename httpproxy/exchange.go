@@ -12,6 +12,13 @@ import (
 	"github.com/sluice-proxy/sluice/protocols/http1"
 )
 
+// maxDrain bounds the request body read and dropped after an upstream
+// answered early, to keep the client connection; past it the connection
+// is closed instead.
+const maxDrain = 256 << 10
+
+var errDrainTooLong = errors.New("httpproxy: request body still coming after the response; connection closed")
+
 // maxInlineBody bounds a request body sent in the same write as its head
 // and kept for a retry (Pingora keeps 64 KiB for the same purpose).
 const maxInlineBody = 64 << 10
@@ -139,6 +146,19 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 	// a redirect, nginx's return). The response stands: what stopBody cut
 	// short is the rest of the body, which only means that neither
 	// connection can carry another request (stopBody sees to the client's).
+	if err == nil && bodyDone != nil && !hc.bodyRead.Load() {
+		// Answered before the whole body came: the upstream connection is
+		// in doubt (closed), the response goes out, and the rest of the
+		// body is read and dropped (up to maxDrain) to keep the client.
+		hc.drain.Store(true)
+		uc.c.Close()
+		err = hc.flush()
+		<-bodyDone
+		if !hc.bodyDone {
+			s.closeConn = true
+		}
+		return err
+	}
 	berr := stopBody()
 	// The connection goes back before the last write to the client, so the
 	// client's next request finds it.
@@ -227,6 +247,7 @@ func (hc *h1conn) sendBody(ctx context.Context, s *Session, uc *upConn, chunked 
 		}
 		return nil
 	}
+	drained := int64(0)
 	for {
 		p, err := br.Next()
 		if err != nil && err != io.EOF {
@@ -237,6 +258,20 @@ func (hc *h1conn) sendBody(ctx context.Context, s *Session, uc *upConn, chunked 
 		end := err == io.EOF
 		if end {
 			hc.bodyRead.Store(true)
+		}
+		if hc.drain.Load() {
+			// The upstream has answered: the rest is read and dropped, so
+			// the client connection can carry its next request.
+			if drained += int64(len(p)); drained > maxDrain {
+				done <- wrapKind(ErrDownstreamClosed, errDrainTooLong)
+				return
+			}
+			if end {
+				hc.bodyDone = true
+				done <- nil
+				return
+			}
+			continue
 		}
 		if filter != nil {
 			var ferr error
@@ -261,7 +296,7 @@ func (hc *h1conn) sendBody(ctx context.Context, s *Session, uc *upConn, chunked 
 			buf = append(buf, p...)
 		}
 		if end || hc.r.Buffered() == 0 || len(buf) >= flushAt {
-			if werr := write(); werr != nil {
+			if werr := write(); werr != nil && !hc.drain.Load() {
 				uc.c.Close()
 				done <- werr
 				return

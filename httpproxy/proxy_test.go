@@ -493,3 +493,29 @@ func TestEarlyResponse(t *testing.T) {
 		})
 	}
 }
+
+// After an early answer, a body of bounded size is read and dropped, and
+// the client connection carries its next request.
+func TestEarlyResponseDrained(t *testing.T) {
+	release := make(chan struct{})
+	up := rawOrigin(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		if _, err := http.ReadRequest(r); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly")
+		<-release
+	})
+	defer close(release)
+	h := startService(t, static{&Peer{Addr: up}}, Config{})
+	c := dialProxy(t, h.addr)
+	c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+	if resp, body := c.response("POST"); resp.StatusCode != 200 || body != "early" || resp.Close {
+		t.Fatalf("got %d %q close=%v", resp.StatusCode, body, resp.Close)
+	}
+	c.send(strings.Repeat("b", 100000)) // the rest of the body, after the answer
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, body := c.response("GET"); resp.StatusCode != 200 || body != "early" {
+		t.Fatalf("next request: %d %q", resp.StatusCode, body)
+	}
+}
