@@ -230,7 +230,15 @@ func (hc *h1conn) readInlineBody(s *Session) error {
 // connection, so that the response wait ends too.
 func (hc *h1conn) sendBody(ctx context.Context, s *Session, uc *upConn, chunked bool, wto time.Duration, done chan<- error) {
 	hc.in.state.Store(readBody)
-	defer hc.in.state.Store(readDone)
+	err := hc.streamBody(ctx, s, uc, chunked, wto)
+	// Everything of hc this goroutine touched is settled before done
+	// lets the connection's goroutine go on.
+	hc.in.state.Store(readDone)
+	done <- err
+}
+
+// streamBody is sendBody's loop.
+func (hc *h1conn) streamBody(ctx context.Context, s *Session, uc *upConn, chunked bool, wto time.Duration) error {
 	filter := hc.svc.ph.reqBody
 	br := hc.r.Body(hc.req.Framing, hc.req.ContentLength)
 	buf := hc.bodyBuf[:0]
@@ -252,8 +260,7 @@ func (hc *h1conn) sendBody(ctx context.Context, s *Session, uc *upConn, chunked 
 		p, err := br.Next()
 		if err != nil && err != io.EOF {
 			uc.c.Close()
-			done <- downstreamErr(err)
-			return
+			return downstreamErr(err)
 		}
 		end := err == io.EOF
 		if end {
@@ -263,13 +270,11 @@ func (hc *h1conn) sendBody(ctx context.Context, s *Session, uc *upConn, chunked 
 			// The upstream has answered: the rest is read and dropped, so
 			// the client connection can carry its next request.
 			if drained += int64(len(p)); drained > maxDrain {
-				done <- wrapKind(ErrDownstreamClosed, errDrainTooLong)
-				return
+				return wrapKind(ErrDownstreamClosed, errDrainTooLong)
 			}
 			if end {
 				hc.bodyDone = true
-				done <- nil
-				return
+				return nil
 			}
 			continue
 		}
@@ -277,15 +282,13 @@ func (hc *h1conn) sendBody(ctx context.Context, s *Session, uc *upConn, chunked 
 			var ferr error
 			if p, ferr = filter.RequestBodyFilter(ctx, s, p, end); ferr != nil {
 				uc.c.Close()
-				done <- wrapKind(ErrInternal, ferr)
-				return
+				return wrapKind(ErrInternal, ferr)
 			}
 		}
 		s.RequestBodyBytes += int64(len(p))
 		if max := hc.svc.cfg.MaxRequestBody; max > 0 && s.RequestBodyBytes > max {
 			uc.c.Close()
-			done <- wrapKind(ErrRequestTooLarge, fmt.Errorf("request body over %d bytes", max))
-			return
+			return wrapKind(ErrRequestTooLarge, fmt.Errorf("request body over %d bytes", max))
 		}
 		if chunked {
 			buf = http1.AppendChunk(buf, p)
@@ -298,14 +301,12 @@ func (hc *h1conn) sendBody(ctx context.Context, s *Session, uc *upConn, chunked 
 		if end || hc.r.Buffered() == 0 || len(buf) >= flushAt {
 			if werr := write(); werr != nil && !hc.drain.Load() {
 				uc.c.Close()
-				done <- werr
-				return
+				return werr
 			}
 		}
 		if end {
 			hc.bodyDone = true
-			done <- nil
-			return
+			return nil
 		}
 	}
 }
