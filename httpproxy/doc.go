@@ -36,9 +36,12 @@
 //     response gets the client a 502, and its upstream connection is
 //     closed, never pooled.
 //   - A connection returns to the pool only after an exchange whose
-//     framing was in no doubt. Reused connections are probed for a close
-//     first, and a request that failed on a reused connection before any
-//     of it could have been acted on is retried on a fresh one.
+//     framing was in no doubt. A request that failed on a reused
+//     connection before any of it could have been acted on is retried on a
+//     fresh one; when that could not be done (a streamed body), the pooled
+//     connection is probed for a close first.
+//   - An upstream that answers before it has the whole request body is
+//     answered to the client; the rest of the body is read and dropped.
 //   - Hop-by-hop fields (RFC 9110 7.6.1) are removed each way; an Upgrade
 //     (WebSocket and others) becomes a two-way tunnel only once the
 //     upstream has answered 101.
