@@ -142,14 +142,11 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 		return hc.tunnel(ctx, s, uc)
 	}
 	err := hc.relayResponse(ctx, s, uc, rto)
-	// An upstream may answer before it has the whole request body (a 413,
-	// a redirect, nginx's return). The response stands: what stopBody cut
-	// short is the rest of the body, which only means that neither
-	// connection can carry another request (stopBody sees to the client's).
 	if err == nil && bodyDone != nil && !hc.bodyRead.Load() {
-		// Answered before the whole body came: the upstream connection is
-		// in doubt (closed), the response goes out, and the rest of the
-		// body is read and dropped (up to maxDrain) to keep the client.
+		// The upstream answered before it had the whole request body (a
+		// 413, a redirect, nginx's return). The answer stands and goes out
+		// first; the upstream connection, in doubt, is closed; the rest of
+		// the body is read and dropped (up to maxDrain) to keep the client.
 		hc.drain.Store(true)
 		uc.c.Close()
 		err = hc.flush()
