@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluice-proxy/sluice/internal/promvec"
 )
 
 // Metrics holds the Prometheus collectors of every HTTP service in a
@@ -23,62 +25,42 @@ type Metrics struct {
 	bodyBytes  *prometheus.CounterVec
 }
 
-// latencyBuckets are the histogram buckets, in seconds.
-func latencyBuckets() []float64 {
-	return []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
-}
-
 // NewMetrics creates the collectors and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_http_requests_total",
-			Help: "Requests answered, by service, route and status class (1xx..5xx; \"none\" when no response was sent).",
-		}, []string{"service", "route", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "sluice_http_request_duration_seconds",
-			Help:    "Time from a request head read to its response sent, by service and route.",
-			Buckets: latencyBuckets(),
-		}, []string{"service", "route"}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_http_errors_total",
-			Help: "Requests that failed, by service and kind (downstream_protocol, header_timeout, request_too_large, downstream_closed, no_peer, connect, connect_timeout, upstream_timeout, upstream_protocol, upstream_closed, internal).",
-		}, []string{"service", "kind"}),
-		conns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_http_connections_total",
-			Help: "Client connections served, by service.",
-		}, []string{"service"}),
-		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sluice_http_connections_active",
-			Help: "Client connections open now, by service.",
-		}, []string{"service"}),
-		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_http_rejected_total",
-			Help: "Client connections refused by the connection filters, by service and reason.",
-		}, []string{"service", "reason"}),
-		upConns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_http_upstream_requests_total",
-			Help: "Requests sent upstream, by service and whether the connection was reused from the pool (reuse ratio = reused=\"true\" / all).",
-		}, []string{"service", "reused"}),
-		connectErr: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_http_upstream_connect_errors_total",
-			Help: "Failed upstream connects, by service, upstream and kind (connect, connect_timeout).",
-		}, []string{"service", "upstream", "kind"}),
-		firstByte: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "sluice_http_upstream_response_seconds",
-			Help:    "Time from upstream connection ready to response head read, by service.",
-			Buckets: latencyBuckets(),
-		}, []string{"service"}),
-		bodyBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_http_body_bytes_total",
-			Help: "Body payload bytes moved, by service and direction (request: client to upstream; response: upstream to client).",
-		}, []string{"service", "direction"}),
+		requests: promvec.Counter("sluice_http_requests_total",
+			"Requests answered, by service, route and status class (1xx..5xx; \"none\" when no response was sent).",
+			"service", "route", "code"),
+		duration: promvec.Histogram("sluice_http_request_duration_seconds",
+			"Time from a request head read to its response sent, by service and route.",
+			promvec.LatencyBuckets(), "service", "route"),
+		errors: promvec.Counter("sluice_http_errors_total",
+			"Requests that failed, by service and kind (downstream_protocol, header_timeout, request_too_large, downstream_closed, no_peer, connect, connect_timeout, upstream_timeout, upstream_protocol, upstream_closed, internal).",
+			"service", "kind"),
+		conns: promvec.Counter("sluice_http_connections_total",
+			"Client connections served, by service.",
+			"service"),
+		active: promvec.Gauge("sluice_http_connections_active",
+			"Client connections open now, by service.",
+			"service"),
+		rejected: promvec.Counter("sluice_http_rejected_total",
+			"Client connections refused by the connection filters, by service and reason.",
+			"service", "reason"),
+		upConns: promvec.Counter("sluice_http_upstream_requests_total",
+			"Requests sent upstream, by service and whether the connection was reused from the pool (reuse ratio = reused=\"true\" / all).",
+			"service", "reused"),
+		connectErr: promvec.Counter("sluice_http_upstream_connect_errors_total",
+			"Failed upstream connects, by service, upstream and kind (connect, connect_timeout).",
+			"service", "upstream", "kind"),
+		firstByte: promvec.Histogram("sluice_http_upstream_response_seconds",
+			"Time from upstream connection ready to response head read, by service.",
+			promvec.LatencyBuckets(), "service"),
+		bodyBytes: promvec.Counter("sluice_http_body_bytes_total",
+			"Body payload bytes moved, by service and direction (request: client to upstream; response: upstream to client).",
+			"service", "direction"),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.errors, m.conns, m.active,
-		m.rejected, m.upConns, m.connectErr, m.firstByte, m.bodyBytes} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := promvec.Register(reg, m.requests, m.duration, m.errors, m.conns, m.active, m.rejected, m.upConns, m.connectErr, m.firstByte, m.bodyBytes); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -2,6 +2,8 @@ package tcpproxy
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluice-proxy/sluice/internal/promvec"
 )
 
 // Metrics holds the Prometheus collectors of every TCP service in a process.
@@ -25,57 +27,42 @@ type Metrics struct {
 // NewMetrics creates the collectors and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		conns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_tcp_connections_total",
-			Help: "Client connections accepted past the filters, by service.",
-		}, []string{"service"}),
-		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sluice_tcp_connections_active",
-			Help: "Client connections open now, by service.",
-		}, []string{"service"}),
-		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_tcp_rejected_total",
-			Help: "Client connections closed before proxying, by service and reason (filter verdicts and PROXY header faults).",
-		}, []string{"service", "reason"}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_tcp_errors_total",
-			Help: "Proxied connections that ended in an error, by service and reason.",
-		}, []string{"service", "reason"}),
-		upConns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_tcp_upstream_connections_total",
-			Help: "Connections established to an upstream, by service and upstream.",
-		}, []string{"service", "upstream"}),
-		upActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sluice_tcp_upstream_connections_active",
-			Help: "Connections to an upstream open now, by service and upstream.",
-		}, []string{"service", "upstream"}),
-		upErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_tcp_upstream_connect_errors_total",
-			Help: "Failed connection attempts to an upstream, by service and upstream.",
-		}, []string{"service", "upstream"}),
-		upLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "sluice_tcp_upstream_connect_seconds",
-			Help:    "Time to establish a connection to an upstream, successful or not.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-		}, []string{"service", "upstream"}),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_tcp_bytes_total",
-			Help: "Bytes relayed, by service, upstream and direction (upstream: client to upstream; downstream: upstream to client).",
-		}, []string{"service", "upstream", "direction"}),
-		upHealthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sluice_upstream_healthy",
-			Help: "1 when the upstream is eligible for new connections, 0 when health checks or passive marking took it out.",
-		}, []string{"service", "upstream"}),
-		healthChange: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_upstream_health_changes_total",
-			Help: "Health state flips of an upstream, by service, upstream and new state.",
-		}, []string{"service", "upstream", "state"}),
+		conns: promvec.Counter("sluice_tcp_connections_total",
+			"Client connections accepted past the filters, by service.",
+			"service"),
+		active: promvec.Gauge("sluice_tcp_connections_active",
+			"Client connections open now, by service.",
+			"service"),
+		rejected: promvec.Counter("sluice_tcp_rejected_total",
+			"Client connections closed before proxying, by service and reason (filter verdicts and PROXY header faults).",
+			"service", "reason"),
+		errors: promvec.Counter("sluice_tcp_errors_total",
+			"Proxied connections that ended in an error, by service and reason.",
+			"service", "reason"),
+		upConns: promvec.Counter("sluice_tcp_upstream_connections_total",
+			"Connections established to an upstream, by service and upstream.",
+			"service", "upstream"),
+		upActive: promvec.Gauge("sluice_tcp_upstream_connections_active",
+			"Connections to an upstream open now, by service and upstream.",
+			"service", "upstream"),
+		upErrors: promvec.Counter("sluice_tcp_upstream_connect_errors_total",
+			"Failed connection attempts to an upstream, by service and upstream.",
+			"service", "upstream"),
+		upLatency: promvec.Histogram("sluice_tcp_upstream_connect_seconds",
+			"Time to establish a connection to an upstream, successful or not.",
+			promvec.LatencyBuckets(), "service", "upstream"),
+		bytes: promvec.Counter("sluice_tcp_bytes_total",
+			"Bytes relayed, by service, upstream and direction (upstream: client to upstream; downstream: upstream to client).",
+			"service", "upstream", "direction"),
+		upHealthy: promvec.Gauge("sluice_upstream_healthy",
+			"1 when the upstream is eligible for new connections, 0 when health checks or passive marking took it out.",
+			"service", "upstream"),
+		healthChange: promvec.Counter("sluice_upstream_health_changes_total",
+			"Health state flips of an upstream, by service, upstream and new state.",
+			"service", "upstream", "state"),
 	}
-	for _, c := range []prometheus.Collector{m.conns, m.active, m.rejected, m.errors, m.upConns, m.upActive,
-		m.upErrors, m.upLatency, m.bytes, m.upHealthy, m.healthChange} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := promvec.Register(reg, m.conns, m.active, m.rejected, m.errors, m.upConns, m.upActive, m.upErrors, m.upLatency, m.bytes, m.upHealthy, m.healthChange); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluice-proxy/sluice/internal/promvec"
 )
 
 // Metrics holds the Prometheus collectors of every UDP service in a process,
@@ -54,48 +56,36 @@ const (
 // NewMetrics creates the collectors and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sluice_udp_sessions_active",
-			Help: "UDP sessions held now, by service.",
-		}, []string{"service"}),
-		created: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_udp_sessions_created_total",
-			Help: "UDP sessions created (a new client address past the filters), by service.",
-		}, []string{"service"}),
-		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_udp_sessions_closed_total",
-			Help: "UDP sessions closed, by service and reason (expired, evicted, upstream_refused, upstream_error, shutdown).",
-		}, []string{"service", "reason"}),
-		datagrams: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_udp_datagrams_total",
-			Help: "Datagrams forwarded, by service, upstream and direction (upstream: client to upstream; downstream: upstream to client).",
-		}, []string{"service", "upstream", "direction"}),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_udp_bytes_total",
-			Help: "Payload bytes forwarded (PROXY headers not counted), by service, upstream and direction.",
-		}, []string{"service", "upstream", "direction"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_udp_dropped_total",
-			Help: "Datagrams dropped, by service, direction and reason (filter verdicts, no_upstream, truncated, send_error, …).",
-		}, []string{"service", "direction", "reason"}),
-		upActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sluice_udp_upstream_sessions_active",
-			Help: "UDP sessions held now, by service and upstream.",
-		}, []string{"service", "upstream"}),
-		upHealthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sluice_udp_upstream_healthy",
-			Help: "1 when the upstream is eligible for new sessions, 0 when passive or active health took it out.",
-		}, []string{"service", "upstream"}),
-		offload: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sluice_udp_offload",
-			Help: "1 when the service uses the kernel feature (gro: UDP GRO on receive; gso: UDP GSO on send).",
-		}, []string{"service", "feature"}),
+		active: promvec.Gauge("sluice_udp_sessions_active",
+			"UDP sessions held now, by service.",
+			"service"),
+		created: promvec.Counter("sluice_udp_sessions_created_total",
+			"UDP sessions created (a new client address past the filters), by service.",
+			"service"),
+		closed: promvec.Counter("sluice_udp_sessions_closed_total",
+			"UDP sessions closed, by service and reason (expired, evicted, upstream_refused, upstream_error, shutdown).",
+			"service", "reason"),
+		datagrams: promvec.Counter("sluice_udp_datagrams_total",
+			"Datagrams forwarded, by service, upstream and direction (upstream: client to upstream; downstream: upstream to client).",
+			"service", "upstream", "direction"),
+		bytes: promvec.Counter("sluice_udp_bytes_total",
+			"Payload bytes forwarded (PROXY headers not counted), by service, upstream and direction.",
+			"service", "upstream", "direction"),
+		dropped: promvec.Counter("sluice_udp_dropped_total",
+			"Datagrams dropped, by service, direction and reason (filter verdicts, no_upstream, truncated, send_error, …).",
+			"service", "direction", "reason"),
+		upActive: promvec.Gauge("sluice_udp_upstream_sessions_active",
+			"UDP sessions held now, by service and upstream.",
+			"service", "upstream"),
+		upHealthy: promvec.Gauge("sluice_udp_upstream_healthy",
+			"1 when the upstream is eligible for new sessions, 0 when passive or active health took it out.",
+			"service", "upstream"),
+		offload: promvec.Gauge("sluice_udp_offload",
+			"1 when the service uses the kernel feature (gro: UDP GRO on receive; gso: UDP GSO on send).",
+			"service", "feature"),
 	}
-	for _, c := range []prometheus.Collector{m.active, m.created, m.closed, m.datagrams, m.bytes, m.dropped,
-		m.upActive, m.upHealthy, m.offload} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := promvec.Register(reg, m.active, m.created, m.closed, m.datagrams, m.bytes, m.dropped, m.upActive, m.upHealthy, m.offload); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
