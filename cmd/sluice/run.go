@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluice-proxy/sluice/httpproxy"
+	"github.com/sluice-proxy/sluice/internal/promvec"
 	"github.com/sluice-proxy/sluice/tcpproxy"
 	"github.com/sluice-proxy/sluice/udpproxy"
 )
@@ -70,19 +71,18 @@ func start(cfg *Config, logw io.Writer) (_ *app, err error) {
 	if a.udpMetrics, err = udpproxy.NewMetrics(a.reg); err != nil {
 		return nil, err
 	}
-	a.vmuxClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "sluice_vmux_sessions_closed_total",
-		Help: "vmux sessions ended on a protocol: vmux listener, by service and reason (malformed frames, flow-control violations, timeouts, clean ends).",
-	}, []string{"service", "reason"})
-	a.reg.MustRegister(a.vmuxClosed)
 	if a.httpMetrics, err = httpproxy.NewMetrics(a.reg); err != nil {
 		return nil, err
 	}
-	a.httpHealthy = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "sluice_http_upstream_healthy",
-		Help: "1 when an http: service's upstream takes new requests, 0 when health checks or passive marking took it out; route is empty for the service's own upstreams.",
-	}, []string{"service", "route", "upstream"})
-	a.reg.MustRegister(a.httpHealthy)
+	a.vmuxClosed = promvec.Counter("sluice_vmux_sessions_closed_total",
+		"vmux sessions ended on a protocol: vmux listener, by service and reason (malformed frames, flow-control violations, timeouts, clean ends).",
+		"service", "reason")
+	a.httpHealthy = promvec.Gauge("sluice_http_upstream_healthy",
+		"1 when an http: service's upstream takes new requests, 0 when health checks or passive marking took it out; route is empty for the service's own upstreams.",
+		"service", "route", "upstream")
+	if err = promvec.Register(a.reg, a.vmuxClosed, a.httpHealthy); err != nil {
+		return nil, err
+	}
 	a.httpPool = httpproxy.NewPool(httpproxy.PoolConfig{})
 	defer func() {
 		if err != nil {
