@@ -42,15 +42,18 @@ type h1conn struct {
 	scratch []byte
 
 	// State of the current request.
-	bodyDone     bool                   // the request body has been read to its end
-	bodyRead     atomic.Bool            // the body goroutine has read the request body to its end
-	drain        atomic.Bool            // the body goroutine drops the rest of the body (answered early)
-	bodyStreamed bool                   // some of the request body went upstream in a stream (no retry)
-	inlineBody   []byte                 // a small request body, kept for retries
-	respStarted  bool                   // a response head arrived from the current upstream
-	up           atomic.Pointer[upConn] // the upstream connection in use, for abort
-	upBodyDone   bool                   // the current upstream's response body was read to its end
-	fresh        bool                   // the next connect dials instead of taking a pooled connection
+	bodyDone      bool                   // the request body has been read to its end
+	bodyRead      atomic.Bool            // the body goroutine has read the request body to its end
+	drain         atomic.Bool            // the body goroutine drops the rest of the body (answered early)
+	bodyStreamed  bool                   // some of the request body went upstream in a stream (no retry)
+	inlineBody    []byte                 // a small request body, kept for retries
+	respStarted   bool                   // a response head arrived from the current upstream
+	up            atomic.Pointer[upConn] // the upstream connection in use, for abort
+	cancel        context.CancelFunc     // ends the connection's context (abort)
+	upBodyDone    bool                   // the current upstream's response body was read to its end
+	fresh         bool                   // the next connect dials instead of taking a pooled connection
+	sent100       bool                   // a 100 Continue went to the client
+	expectRefused bool                   // a final answer came to Expect: 100-continue without a 100
 }
 
 // connReader is the io.Reader under the client's http1.Reader; it keeps
@@ -138,17 +141,22 @@ func (s *Service) serveConn(ctx context.Context, c net.Conn, d *vstream.Digest) 
 		s.m.connOpened()
 		defer s.m.connClosed()
 	}
-	// abort may run on another goroutine as ctx ends; the h1conn is not
-	// recycled before it has returned.
+	// The connection's own context ends with ctx or with abort (Shutdown
+	// out of time): it stops retries and dials, and closing both sockets
+	// ends whatever the goroutine waits on. The closing may run on another
+	// goroutine; the h1conn is not recycled before it has returned.
+	ctx, cancel := context.WithCancel(ctx)
+	hc.cancel = cancel
 	aborted := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
-		hc.abort()
+		hc.closeAll()
 		close(aborted)
 	})
 	defer func() {
 		if !stop() {
 			<-aborted
 		}
+		cancel()
 	}()
 	first := true
 	for {
@@ -162,11 +170,17 @@ func (s *Service) serveConn(ctx context.Context, c net.Conn, d *vstream.Digest) 
 	}
 }
 
-// abort closes the client connection and the upstream one in use, which
-// ends whatever the connection's goroutine waits on.
-func (hc *h1conn) abort() {
+// abort ends the connection now: its context is cancelled, which closes
+// the client connection and the upstream one in use.
+func (hc *h1conn) abort() { hc.cancel() }
+
+// closeAll closes the client connection and the upstream one in use. The
+// upstream one is taken with a Swap, so that it is never closed after
+// exchange has handed it back to the pool (exchange takes it back with a
+// CompareAndSwap before pooling).
+func (hc *h1conn) closeAll() {
 	hc.c.Close()
-	if uc := hc.up.Load(); uc != nil {
+	if uc := hc.up.Swap(nil); uc != nil {
 		uc.c.Close()
 	}
 }
@@ -251,6 +265,7 @@ func (hc *h1conn) serveRequest(ctx context.Context) bool {
 	sess.Start = time.Now()
 	hc.clock = sess.Start
 	hc.bodyDone, hc.bodyStreamed, hc.respStarted, hc.upBodyDone, hc.fresh = false, false, false, false, false
+	hc.sent100, hc.expectRefused = false, false
 	hc.bodyRead.Store(false)
 	hc.drain.Store(false)
 	if !hc.req.KeepAlive || s.draining.Load() {

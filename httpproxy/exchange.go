@@ -36,7 +36,7 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 	up := &s.upRequest
 	hc.respStarted, hc.upBodyDone = false, false
 	hc.up.Store(uc)
-	defer hc.up.Store(nil)
+	defer hc.up.CompareAndSwap(uc, nil)
 	hc.buildUpstreamRequest(s, up)
 	if ph.upRequest != nil {
 		if err := ph.upRequest.UpstreamRequestFilter(ctx, s, up); err != nil {
@@ -142,7 +142,7 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 		return hc.tunnel(ctx, s, uc)
 	}
 	err := hc.relayResponse(ctx, s, uc, rto)
-	if err == nil && bodyDone != nil && !hc.bodyRead.Load() {
+	if err == nil && bodyDone != nil && !hc.bodyRead.Load() && !hc.expectRefused {
 		// The upstream answered before it had the whole request body (a
 		// 413, a redirect, nginx's return). The answer stands and goes out
 		// first; the upstream connection, in doubt, is closed; the rest of
@@ -160,7 +160,9 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 	// The connection goes back before the last write to the client, so the
 	// client's next request finds it.
 	reusable := err == nil && berr == nil && resp.KeepAlive && hc.upBodyDone && peer.IdleTimeout >= 0
-	if reusable {
+	// Taken back from abort's reach first: once pooled, another request may
+	// use it. When abort got it first, it is closed.
+	if reusable && hc.up.CompareAndSwap(uc, nil) {
 		svc.pool.put(uc, peer.IdleTimeout)
 	} else {
 		uc.c.Close()
@@ -314,6 +316,9 @@ func (hc *h1conn) relayInterim(s *Session, resp *http1.Response) error {
 	if hc.req.Version < 11 {
 		return nil
 	}
+	if resp.Status == 100 {
+		hc.sent100 = true
+	}
 	stripHopByHop(&resp.Header)
 	resp.Version = 11
 	hc.wbuf = resp.AppendHead(hc.wbuf[:0])
@@ -337,6 +342,14 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 		if err := ph.response.ResponseFilter(ctx, s, resp); err != nil {
 			return wrapKind(ErrInternal, err)
 		}
+	}
+	if hc.req.ExpectContinue && !hc.sent100 && hc.bodyStreamed && !hc.bodyRead.Load() {
+		// A final answer to "Expect: 100-continue" without a 100 first: the
+		// client may never send its body (RFC 9110 10.1.1), so what it
+		// sends next cannot be told from the body. The connection ends
+		// with this response.
+		s.closeConn = true
+		hc.expectRefused = true
 	}
 	down := upFraming
 	if upFraming != http1.NoBody {

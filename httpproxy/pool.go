@@ -57,6 +57,9 @@ type Pool struct {
 	timer  *time.Timer
 	due    time.Time // when timer fires; zero when it is not set
 	closed bool
+
+	// putHook, when set, is called after each put. Tests set it.
+	putHook func()
 }
 
 // poolKey identifies the connections a peer may reuse.
@@ -219,6 +222,9 @@ func (p *Pool) put(c *upConn, idle time.Duration) {
 	p.mu.Unlock()
 	for _, old := range evict {
 		old.c.Close()
+	}
+	if p.putHook != nil {
+		p.putHook()
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"syscall"
 
 	"github.com/sluice-proxy/sluice/protocols/http1"
 )
@@ -88,8 +90,9 @@ func (hc *h1conn) proxy(ctx context.Context, s *Session) error {
 		// Retrying is safe only while the upstream may not have acted on
 		// the request: no request body streamed, nothing answered.
 		safe := !s.headSent && !hc.bodyStreamed && ctx.Err() == nil
-		if reused && safe && !hc.respStarted && errors.Is(err, ErrUpstreamClosed) {
-			// A pooled connection the upstream had closed: not the peer's
+		if reused && safe && !hc.respStarted && hc.idempotent() && staleFailure(err) {
+			// A pooled connection the upstream had closed, and a request that
+			// may be sent twice: not the peer's
 			// fault, so no phase hears of it and no retry is spent; the
 			// next try dials afresh (so this happens once at most).
 			hc.fresh = true
@@ -110,22 +113,43 @@ func (hc *h1conn) proxy(ctx context.Context, s *Session) error {
 	}
 }
 
+// idempotent reports whether the request may be sent twice (RFC 9110
+// 9.2.2): an idempotent method, or an Idempotency-Key field.
+func (hc *h1conn) idempotent() bool {
+	switch string(hc.req.Method) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return hc.req.Header.Has("Idempotency-Key")
+}
+
+// staleFailure reports whether err is what a pooled connection the
+// upstream had closed gives: the close (EOF or a reset) before any byte
+// of a response. A response cut short is not one.
+func staleFailure(err error) bool {
+	if !errors.Is(err, ErrUpstreamClosed) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return false
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
 // connect takes a pooled connection to peer or dials a new one.
 func (hc *h1conn) connect(ctx context.Context, peer *Peer) (*upConn, bool, error) {
 	svc := hc.svc
 	key := keyOf(peer)
 	// A pooled connection is probed for a close (one recv) only when a
-	// failure could not be retried: the request streams a body, or the
-	// connection sat idle long enough for the upstream to have dropped it.
-	// Otherwise a stale one shows as a failure before any response byte,
-	// and the request is retried on a fresh connection (see proxy).
-	streams := hc.req.Framing != http1.NoBody && !hc.bodyDone
+	// failure could not be retried (the method is not idempotent, or the
+	// request streams a body) or the connection sat idle long enough for
+	// the upstream to have dropped it. Otherwise a stale one shows as a
+	// close before any response byte, and the request is retried on a
+	// fresh connection (see proxy).
+	retryable := hc.idempotent() && (hc.req.Framing == http1.NoBody || hc.bodyDone)
 	for !hc.fresh {
 		uc := svc.pool.get(key)
 		if uc == nil {
 			break
 		}
-		if (!streams && hc.clock.Sub(uc.idleSince) < probeAfter && uc.r.Buffered() == 0) ||
+		if (retryable && hc.clock.Sub(uc.idleSince) < probeAfter && uc.r.Buffered() == 0) ||
 			alive(uc, hc.clock, pick(peer.ReadTimeout, svc.to.UpstreamRead)) {
 			uc.uses++
 			return uc, true, nil
