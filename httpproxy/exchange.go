@@ -37,6 +37,11 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 	hc.respStarted, hc.upBodyDone = false, false
 	hc.up.Store(uc)
 	defer hc.up.CompareAndSwap(uc, nil)
+	if err := ctx.Err(); err != nil {
+		// Aborted before uc was in reach of the abort: close it here.
+		uc.c.Close()
+		return wrapKind(ErrDownstreamClosed, err)
+	}
 	hc.buildUpstreamRequest(s, up)
 	if ph.upRequest != nil {
 		if err := ph.upRequest.UpstreamRequestFilter(ctx, s, up); err != nil {
