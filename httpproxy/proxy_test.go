@@ -459,17 +459,17 @@ func TestEarlyResponse(t *testing.T) {
 	defer close(release)
 	h := startService(t, static{&Peer{Addr: up}}, Config{})
 	for _, tt := range []struct{ name, head string }{
-		{"content-length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4194304\r\n\r\n"},
+		{"content-length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n"},
 		{"chunked", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := dialProxy(t, h.addr)
 			c.send(tt.head)
 			sent := make(chan struct{})
-			go func() { // the body, until the proxy stops taking it
+			go func() { // the body (1 GiB, never finished), until the proxy stops taking it
 				defer close(sent)
 				chunk := bytes.Repeat([]byte("a"), 64<<10)
-				for range 64 {
+				for range 16384 {
 					if tt.name == "chunked" {
 						fmt.Fprintf(c.c, "%x\r\n", len(chunk))
 					}
