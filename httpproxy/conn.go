@@ -69,12 +69,20 @@ type connReader struct {
 	got       bool // a byte of the current head has arrived
 	headBound bool // the head deadline is set
 	rd        lazyDeadline
+	// stop makes body reads fail at once: set by the connection's
+	// goroutine to end the body goroutine's reading. Checked after the
+	// deadline is moved, so a stop set with a past deadline is never lost
+	// to a deadline the reader arms at the same moment.
+	stop atomic.Bool
 }
 
 func (r *connReader) Read(p []byte) (int, error) {
 	switch st := r.state.Load(); {
 	case st == readBody:
 		r.rd.extend(time.Now(), r.c.SetReadDeadline, r.to.BodyRead)
+		if r.stop.Load() {
+			return 0, os.ErrDeadlineExceeded
+		}
 	case st == readHead && !r.headBound:
 		r.headBound = true
 		if r.to.HeaderRead > 0 {

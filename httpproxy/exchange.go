@@ -95,10 +95,12 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 		// the rest of it is abandoned.
 		if !hc.bodyRead.Load() {
 			uc.c.Close()
+			hc.in.stop.Store(true)
 			hc.c.SetReadDeadline(time.Unix(1, 0))
 		}
 		err := <-bodyDone
 		bodyDone = nil
+		hc.in.stop.Store(false)
 		hc.in.forget() // the deadline may have been moved to wake it
 		if !hc.bodyDone {
 			s.closeConn = true // the rest of the request body is still on the wire
@@ -147,7 +149,15 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 		return hc.tunnel(ctx, s, uc)
 	}
 	err := hc.relayResponse(ctx, s, uc, rto)
-	if err == nil && bodyDone != nil && !hc.bodyRead.Load() && !hc.expectRefused {
+	if err == nil && hc.expectRefused {
+		// The answer goes out first; the body the client may never send
+		// is not waited for.
+		uc.c.Close()
+		err = hc.flush()
+		stopBody()
+		return err
+	}
+	if err == nil && bodyDone != nil && !hc.bodyRead.Load() {
 		// The upstream answered before it had the whole request body (a
 		// 413, a redirect, nginx's return). The answer stands and goes out
 		// first; the upstream connection, in doubt, is closed; the rest of
