@@ -168,6 +168,9 @@ func runDemo(ctx context.Context, out io.Writer) error {
 	for i, r := range results {
 		fmt.Fprintf(out, "sent %q, got %q\n", fmt.Sprintf("hello %d", i), r)
 	}
+	// The session counts a write once its writer has sent it, which can be
+	// after the echo came back: closing it first makes the counts final.
+	sess.Close()
 	st := sess.Stats()
 	fmt.Fprintf(out, "%d streams over one connection, %d bytes each way\n", st.StreamsOpened, st.BytesSent)
 	return nil
