@@ -95,12 +95,14 @@ func get(t *testing.T, c *http.Client, addr, host, target string) (int, string) 
 // what no route matches, and the metrics endpoint counts it all.
 func TestHTTPServiceEndToEnd(t *testing.T) {
 	a1, a2, api := origin(t, "A"), origin(t, "B"), origin(t, "API")
-	dead := deadAddr(t)
 	// stuck never answers until the test ends.
 	unstick := make(chan struct{})
 	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-unstick }))
 	defer stuck.Close()
 	defer close(unstick)
+	// The dead port is taken last: a listener made after it could be given
+	// the port it just freed (which made this test flaky).
+	dead := deadAddr(t)
 	yaml := fmt.Sprintf(`metrics: {listen: "127.0.0.1:0"}
 log: {level: error}
 http:
