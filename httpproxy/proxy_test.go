@@ -447,16 +447,7 @@ func TestUpstreamHost(t *testing.T) {
 // return, an early 413): the client gets that answer, then the connection
 // is closed since the rest of its body is still on the wire.
 func TestEarlyResponse(t *testing.T) {
-	release := make(chan struct{})
-	up := rawOrigin(t, func(c net.Conn) {
-		r := bufio.NewReader(c)
-		if _, err := http.ReadRequest(r); err != nil {
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly")
-		<-release // never reads the body
-	})
-	defer close(release)
+	up := earlyOrigin(t)
 	h := startService(t, static{&Peer{Addr: up}}, Config{})
 	for _, tt := range []struct{ name, head string }{
 		{"content-length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n"},
@@ -497,16 +488,7 @@ func TestEarlyResponse(t *testing.T) {
 // After an early answer, a body of bounded size is read and dropped, and
 // the client connection carries its next request.
 func TestEarlyResponseDrained(t *testing.T) {
-	release := make(chan struct{})
-	up := rawOrigin(t, func(c net.Conn) {
-		r := bufio.NewReader(c)
-		if _, err := http.ReadRequest(r); err != nil {
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly")
-		<-release
-	})
-	defer close(release)
+	up := earlyOrigin(t)
 	h := startService(t, static{&Peer{Addr: up}}, Config{})
 	c := dialProxy(t, h.addr)
 	c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
@@ -518,4 +500,22 @@ func TestEarlyResponseDrained(t *testing.T) {
 	if resp, body := c.response("GET"); resp.StatusCode != 200 || body != "early" {
 		t.Fatalf("next request: %d %q", resp.StatusCode, body)
 	}
+}
+
+// earlyOrigin answers "early" to each request head and never reads a body,
+// holding the connection until the test ends.
+func earlyOrigin(t *testing.T) string {
+	t.Helper()
+	release := make(chan struct{})
+	addr := rawOrigin(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly")
+		<-release
+	})
+	// Registered after rawOrigin's, so it runs first: the handlers end
+	// before rawOrigin's cleanup waits for them.
+	t.Cleanup(func() { close(release) })
+	return addr
 }
