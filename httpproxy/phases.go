@@ -18,7 +18,9 @@ import (
 //
 // Phases of one request run on one goroutine, one after the other, except
 // RequestBodyFilter, which runs on the goroutine that streams the request
-// body upstream while the response head is awaited. Phases of different
+// body upstream: while the response head is awaited, and on when the
+// upstream answers before the body has gone (then at the same time as the
+// response phases, so state it shares with them needs a lock). Phases of different
 // requests run concurrently: a Proxy must be safe for concurrent use.
 type Proxy interface {
 	// UpstreamPeer returns where the request goes. It is asked again after
@@ -77,7 +79,8 @@ type RequestBodyFilter interface {
 }
 
 // UpstreamResponseFilter edits the response head as the upstream sent it
-// (1xx heads included), before hop-by-hop fields are removed.
+// (final heads only: 1xx heads are relayed as they come, less
+// hop-by-hop fields), before hop-by-hop fields are removed.
 type UpstreamResponseFilter interface {
 	UpstreamResponseFilter(ctx context.Context, s *Session, resp *http1.Response) error
 }
