@@ -102,26 +102,32 @@ check_max() {
 # listening PORT: a TCP socket is in LISTEN state on PORT (no probe connection is made).
 listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
-# wait_listen PORT PID: poll until PORT listens (TCP); PID must stay alive.
-wait_listen() {
-	local i
+# udp_bound PORT: a UDP socket is bound on PORT.
+udp_bound() { ss -Hlun "sport = :$1" 2>/dev/null | grep -q .; }
+
+# not CMD...: succeeds when CMD fails.
+not() { ! "$@"; }
+
+# poll_until PID CMD...: run CMD every 0.1 s until it succeeds (0) or 10 s pass (1); PID, when not empty, must
+# stay alive meanwhile.
+poll_until() {
+	local pid=$1 i
+	shift
 	for ((i = 0; i < 100; i++)); do
-		listening "$1" && return 0
-		kill -0 "$2" 2>/dev/null || return 1
+		"$@" && return 0
+		[[ -z $pid ]] || kill -0 "$pid" 2>/dev/null || return 1
 		sleep 0.1
 	done
 	return 1
 }
 
-# wait_free PORT: poll until nothing listens on PORT (TCP).
-wait_free() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		listening "$1" || return 0
-		sleep 0.1
-	done
-	return 1
-}
+# wait_listen PORT PID: until PORT listens (TCP); wait_free PORT: until nothing listens there.
+wait_listen() { poll_until "$2" listening "$1"; }
+wait_free() { poll_until "" not listening "$1"; }
+
+# wait_bound PORT PID: until a UDP socket is bound on PORT; wait_udp_free PORT: until none is.
+wait_bound() { poll_until "$2" udp_bound "$1"; }
+wait_udp_free() { poll_until "" not udp_bound "$1"; }
 
 # cpu_count LIST: the number of CPUs in a taskset-style list ("1", "0,1", "0-3,6").
 cpu_count() {

@@ -166,28 +166,6 @@ esac
 
 # ---------------------------------------------------------------- process control
 
-listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
-
-# wait_listen PORT PID: poll until PORT accepts (LISTEN state, no probe connection), PID must stay alive.
-wait_listen() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		listening "$1" && return 0
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-wait_free() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		listening "$1" || return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 start_echo() {
 	listening "$ECHO_PORT" && { log "port $ECHO_PORT (echo) is already in use; set PORT_BASE"; exit 1; }
 	spawn "$TMP/echo.log" "$BIN/echo" -listen "127.0.0.1:$ECHO_PORT"

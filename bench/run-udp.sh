@@ -161,28 +161,6 @@ done
 
 # ---------------------------------------------------------------- process control
 
-udp_bound() { ss -Hlun "sport = :$1" 2>/dev/null | grep -q .; }
-
-# wait_bound PORT PID: poll until a UDP socket is bound on PORT; PID must stay alive.
-wait_bound() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		udp_bound "$1" && return 0
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-wait_free() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		udp_bound "$1" || return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 start_echo() { # PORT [-offload]
 	udp_bound "$1" && { log "UDP port $1 (echo) is already in use; set PORT_BASE"; exit 1; }
 	spawn "$TMP/udpecho-$1.log" "$BIN/udpecho" -listen "127.0.0.1:$1" ${2:-}
@@ -225,7 +203,7 @@ sluice_cmd() {
 			spawn "$TMP/sluice-probe.log" "$BIN/sluice" forward -udp -access-log=false "127.0.0.1:$1" "127.0.0.1:$2"
 			if wait_bound "$1" "$PID"; then SLUICE_MODE=forward; fi
 			stop "$PID"
-			wait_free "$1"
+			wait_udp_free "$1"
 		fi
 		if [[ $SLUICE_UDP == forward && $SLUICE_MODE != forward ]]; then
 			log "SLUICE_UDP=forward but \`sluice forward -udp\` does not bind:"
@@ -250,7 +228,7 @@ start_target() {
 		return 0
 	fi
 	TPORT=${PROXY_PORT[$t]}
-	wait_free "$TPORT" || { log "UDP port $TPORT is already in use; set PORT_BASE"; return 1; }
+	wait_udp_free "$TPORT" || { log "UDP port $TPORT is already in use; set PORT_BASE"; return 1; }
 	case $t in
 	sluice)
 		sluice_cmd "$TPORT" "$up"
