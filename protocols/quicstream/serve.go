@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -24,6 +25,11 @@ import (
 // Shutdown, decides how long that takes), or the peer closed it. Serve
 // returns when every connection is closed: ctx's error when ctx ended, nil
 // otherwise, or ln's error when accepting failed.
+//
+// The Digest of each delivered stream has HandshakeTime set to when Serve
+// accepted its connection: a quic.Listener returns connections once their
+// handshake has completed, so that is the completion time, late by at most
+// the time the connection waited in quic-go's accept queue.
 func Serve(ctx context.Context, ln *quic.Listener, vl *vstream.Listener) error {
 	accepting, stopAccepting := context.WithCancel(ctx)
 	defer stopAccepting()
@@ -39,6 +45,7 @@ func Serve(ctx context.Context, ln *quic.Listener, vl *vstream.Listener) error {
 	defer ln.Close()
 	for {
 		conn, err := ln.Accept(accepting)
+		accepted := time.Now()
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:
@@ -51,15 +58,16 @@ func Serve(ctx context.Context, ln *quic.Listener, vl *vstream.Listener) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			serveConn(ctx, accepting, conn, vl)
+			serveConn(ctx, accepting, conn, accepted, vl)
 		}()
 	}
 }
 
 // serveConn is the goroutine of one connection: it hands the connection's
 // streams to vl until accepting ends, then waits for the delivered ones to
-// be closed (or ctx to end) and closes the connection.
-func serveConn(ctx, accepting context.Context, conn *quic.Conn, vl *vstream.Listener) {
+// be closed (or ctx to end) and closes the connection. handshake is when
+// the connection was accepted, its handshake complete.
+func serveConn(ctx, accepting context.Context, conn *quic.Conn, handshake time.Time, vl *vstream.Listener) {
 	defer conn.CloseWithError(0, "")
 	var open sync.WaitGroup // delivered streams not yet closed
 	for {
@@ -68,6 +76,9 @@ func serveConn(ctx, accepting context.Context, conn *quic.Conn, vl *vstream.List
 			break
 		}
 		st := New(conn, s)
+		if st.digest.TLS != nil {
+			st.digest.HandshakeTime = handshake
+		}
 		open.Add(1)
 		st.onClose = open.Done
 		if err := vl.Deliver(accepting, st); err != nil {

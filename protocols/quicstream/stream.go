@@ -42,7 +42,10 @@ type Stream struct {
 }
 
 // New wraps s, a stream of conn. Its Digest is built from conn's
-// addresses and TLS state, with AcceptTime now.
+// addresses and TLS state, with AcceptTime now. quic-go does not say when
+// a connection's handshake completed, so New leaves the Digest's
+// HandshakeTime zero; Serve fills it in (see there), and a caller that
+// knows it may set it.
 func New(conn *quic.Conn, s *quic.Stream) *Stream {
 	d := &vstream.Digest{
 		AcceptTime: time.Now(),

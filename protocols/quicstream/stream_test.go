@@ -107,12 +107,14 @@ func TestServeAndDial(t *testing.T) {
 	defer cancel()
 	served := make(chan error, 1)
 	go func() { served <- Serve(ctx, ln, vl) }()
+	digests := make(chan *vstream.Digest, 5)
 	go func() {
 		for {
 			c, err := vl.Accept()
 			if err != nil {
 				return
 			}
+			digests <- c.(vstream.Digester).Digest()
 			go func() {
 				io.Copy(c, c)
 				c.(vstream.Stream).CloseWrite()
@@ -136,6 +138,12 @@ func TestServeAndDial(t *testing.T) {
 		got, err := io.ReadAll(c)
 		if err != nil || !bytes.Equal(got, msg) {
 			t.Fatalf("stream %d: %d bytes back (%v), want %d exact", i, len(got), err, len(msg))
+		}
+		// Serve's streams carry the handshake time with the TLS state;
+		// the connection was accepted before any of its streams.
+		d := <-digests
+		if d.TLS == nil || d.HandshakeTime.IsZero() || d.HandshakeTime.After(d.AcceptTime) {
+			t.Fatalf("stream %d: served Digest TLS %v, handshake %v, accepted %v", i, d.TLS != nil, d.HandshakeTime, d.AcceptTime)
 		}
 		c.Close()
 	}
