@@ -61,6 +61,17 @@ type harness struct {
 
 func startProxy(t *testing.T, cfg Config) *harness {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startProxyOn(t, cfg, ln)
+}
+
+// startProxyOn is startProxy serving ln, which may be any net.Listener (a
+// vstream.Listener for virtual streams).
+func startProxyOn(t *testing.T, cfg Config, ln net.Listener) *harness {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	m, err := NewMetrics(reg)
 	if err != nil {
@@ -75,10 +86,7 @@ func startProxy(t *testing.T, cfg Config) *harness {
 	}
 	p, err := New(cfg)
 	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+		ln.Close()
 		t.Fatal(err)
 	}
 	h := &harness{p: p, addr: ln.Addr().String(), reg: reg, done: make(chan error, 1)}

@@ -25,7 +25,15 @@ type Config struct {
 	// Balancer picks upstreams.
 	Balancer *lb.Balancer
 	// Dial connects to an upstream address; nil uses Dialer. Each call is
-	// bounded by ConnectTimeout.
+	// bounded by ConnectTimeout. The connection must half-close (have a
+	// CloseWrite method, as a vstream.Stream does) for a client's
+	// half-close to reach the upstream; without one both sides are closed
+	// as soon as the client stops sending.
+	//
+	// Upstreams can be virtual: set Dial to vstream.DialFunc(d) to dial
+	// through a vstream.Dialer d, such as a vmux client, a vstream.Listener
+	// (an in-process service) or a vstream.DialerFunc choosing by backend
+	// address; the balancer's backend addresses are what d receives.
 	Dial lb.DialFunc
 	// Dialer dials upstreams when Dial is nil ("unix:/path" addresses are
 	// Unix sockets, others TCP); nil uses a transport.Dialer without TCP
