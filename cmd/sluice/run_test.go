@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/promtest"
 	"github.com/sluice-proxy/sluice/protocols/vmux"
 )
 
@@ -323,16 +324,11 @@ func TestVmuxListener(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	var n float64
-	mfs, _ := a.reg.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() == "sluice_vmux_sessions_closed_total" {
-			for _, m := range mf.GetMetric() {
-				n += m.GetCounter().GetValue()
-			}
-		}
+	// Serve has returned, so every session's OnClose has counted it.
+	if n := promtest.Sum(t, a.reg, "sluice_vmux_sessions_closed_total", "service", "vm"); n != 2 {
+		t.Errorf("sluice_vmux_sessions_closed_total{service=vm} = %v, want both sessions counted", n)
 	}
-	if n < 2 {
-		t.Errorf("sluice_vmux_sessions_closed_total = %v, want both sessions counted", n)
+	if n := promtest.Sum(t, a.reg, "sluice_vmux_sessions_closed_total", "service", "vm", "reason", "protocol"); n != 1 {
+		t.Errorf("sluice_vmux_sessions_closed_total{reason=protocol} = %v, want the garbage session", n)
 	}
 }
