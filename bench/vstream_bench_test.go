@@ -13,13 +13,18 @@ import (
 )
 
 // The vstream benchmarks move b.N chunks from a writer to a reader that
-// drains them and report MB/s of payload and allocations per chunk:
+// drains them and report MB/s of payload and allocations per chunk, for
+// 1 KiB and 32 KiB chunks (sub-benchmark suffixes /1KiB and /32KiB):
 //
-//	Pipe           writer → vstream.Pipe → reader
-//	VmuxStream     writer → vmux stream over loopback TCP → reader (1 or 8 streams at once)
-//	VmuxRelay      the proxy path with a vmux front: client stream → vmux session → relay
-//	               (splice.Join of the accepted stream and a TCP upstream) → upstream sink,
-//	               next to TCPRelay, the same path with a TCP connection in front.
+//	Pipe           writer → vstream.Pipe → reader (Pipe/vstream), next to
+//	               net.Pipe (Pipe/net)
+//	VmuxStream     writer → one vmux stream over loopback TCP → reader
+//	               (VmuxStream/vmux), next to the bare TCP connection (VmuxStream/tcp)
+//	VmuxStreams8   the same over 8 streams of one session at once (32 KiB only)
+//	Relay          the proxy path: client → front → relay (splice.Join of the
+//	               accepted connection and a TCP upstream) → upstream sink, with
+//	               a vmux stream in front (Relay/vmux: copied, the stream is not a
+//	               socket) and with a TCP connection in front (Relay/tcp: spliced).
 
 var vsSizes = []int{1 << 10, 32 << 10}
 
