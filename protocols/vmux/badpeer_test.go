@@ -206,13 +206,6 @@ func TestLateFramesIgnored(t *testing.T) {
 
 func u32x2(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
-func TestHandshakeTimeout(t *testing.T) {
-	_, _, ended := serveRaw(t, false, Config{HandshakeTimeout: 50 * time.Millisecond})
-	if err := waitEnd(t, ended); !errors.Is(err, ErrHandshakeTimeout) || Reason(err) != "handshake_timeout" {
-		t.Fatalf("session ended with %v", err)
-	}
-}
-
 // TestPeerStopsReading: a peer that grants a huge window and then reads
 // nothing ends its session with ErrWriteTimeout; the blocked Write returns.
 func TestPeerStopsReading(t *testing.T) {

@@ -9,6 +9,8 @@ const (
 	DefaultMaxStreams       = 1024
 	DefaultWriteTimeout     = 30 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultIdleTimeout      = 5 * time.Minute
+	DefaultFrameTimeout     = 30 * time.Second
 )
 
 // Config configures a Session. The zero value gives the defaults. Both
@@ -34,9 +36,32 @@ type Config struct {
 	// reading ends the session with ErrWriteTimeout instead of blocking
 	// writers forever. 0 means DefaultWriteTimeout; negative means none.
 	WriteTimeout time.Duration
-	// HandshakeTimeout bounds the wait for the peer's HELLO. 0 means
-	// DefaultHandshakeTimeout; negative means none.
+	// HandshakeTimeout bounds the wait for the peer's HELLO, from the
+	// session's start: a peer that sends nothing, or part of a HELLO, ends
+	// the session with ErrHandshakeTimeout. 0 means
+	// DefaultHandshakeTimeout (10s); negative means none.
 	HandshakeTimeout time.Duration
+	// IdleTimeout ends a session that has had no stream open and has sent
+	// and received no frame for this long: it sends GOAWAY (code none,
+	// reason "idle") and ends with ErrIdleTimeout. Open streams keep a
+	// session, however quiet they are, and so does a peer that PINGs. The
+	// end comes at most one check-up (FrameTimeout, or IdleTimeout when
+	// that is off) after the limit is reached. 0 means
+	// DefaultIdleTimeout (5 minutes); negative means never.
+	//
+	// A stream the peer opens while the GOAWAY is on its way fails on the
+	// peer's side, as a request on a closing keep-alive connection does:
+	// a client that keeps sessions (Dialer) should use a shorter
+	// IdleTimeout than its server, so that it ends idle sessions first.
+	IdleTimeout time.Duration
+	// FrameTimeout bounds how long a frame takes to arrive once its first
+	// byte has: a peer that stops inside a frame (half a header, a header
+	// without its payload) ends the session with ErrFrameTimeout and a
+	// GOAWAY of code timeout, noticed between FrameTimeout and twice that.
+	// It bounds a whole frame, so a MaxFrameSize far above the default
+	// needs a FrameTimeout that a full frame at the slowest expected rate
+	// fits in. 0 means DefaultFrameTimeout (30s); negative means none.
+	FrameTimeout time.Duration
 	// OnClose, when set, is called once when the session ends, with the
 	// reason (see Session.Err and Reason); a hook for metrics and logs.
 	// It runs on the session's goroutine and must not block.
@@ -66,6 +91,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.FrameTimeout == 0 {
+		c.FrameTimeout = DefaultFrameTimeout
 	}
 	return c
 }

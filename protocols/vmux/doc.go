@@ -88,9 +88,33 @@
 // ParseFrame checks one frame and returns errors wrapping ErrUnknownFrame,
 // ErrFlags, ErrStreamID, ErrFrameSize, ErrFrameTooLarge or ErrBadValue. A
 // session also ends with ErrProtocol, ErrFlowControl, ErrControlFlood,
-// ErrHandshakeTimeout or ErrWriteTimeout when the peer misbehaves; Reason
-// turns any of these into a metric label, and Config.OnClose reports each
+// ErrHandshakeTimeout, ErrFrameTimeout or ErrWriteTimeout when the peer
+// misbehaves, and with ErrIdleTimeout when it is left unused; Reason turns
+// any of these into a metric label, and Config.OnClose reports each
 // session's end. A bad peer costs only its own session: memory is bounded
 // by the windows and the stream limit, a peer that stops reading is cut off
-// by the write timeout, and the read side never waits on the write side.
+// by the write timeout, one that stops sending by the time limits below,
+// and the read side never waits on the write side.
+//
+// # Time limits
+//
+// A peer cannot hold a session, its two goroutines and its buffers without
+// doing its part. The Config limits, with their defaults:
+//
+//	HandshakeTimeout  10s  the peer's HELLO arrives whole within it of the session's start
+//	FrameTimeout      30s  a frame arrives whole within it of its first byte
+//	IdleTimeout       5m   a session with no stream open and no frame sent or
+//	                       received for this long ends: GOAWAY (code 0, reason "idle")
+//	WriteTimeout      30s  each write to the connection finishes within it
+//
+// Quiet streams are not bounded here: an open stream keeps its session, and
+// how long a stream may stay silent is its user's business (stream
+// deadlines, or a proxy's idle timeout). The read-side limits use the
+// connection's read deadline, which the session owns (do not set it), and
+// no timer of their own: after the handshake the deadline is a check-up
+// that, when it expires, looks at what moved since the last one and either
+// ends the session or is armed again. Nothing is done per frame, and a busy
+// session pays one SetReadDeadline per FrameTimeout. The connection must
+// allow reads after a read deadline has passed, as sockets, TLS, vstream
+// pipes and vmux streams do.
 package vmux

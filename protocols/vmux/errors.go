@@ -41,8 +41,16 @@ var (
 	// ErrControlFlood: the peer makes us queue more control frames (PING
 	// answers, refusals) than it reads.
 	ErrControlFlood = errors.New("vmux: too many control frames queued; peer not reading")
-	// ErrHandshakeTimeout: the peer's HELLO did not arrive in time.
+	// ErrHandshakeTimeout: the peer's HELLO did not arrive within
+	// Config.HandshakeTimeout.
 	ErrHandshakeTimeout = errors.New("vmux: handshake timed out")
+	// ErrIdleTimeout: the session had no stream open and sent or received
+	// no frame for Config.IdleTimeout, so this side ended it (with a
+	// GOAWAY of code none and reason "idle").
+	ErrIdleTimeout = errors.New("vmux: session idle")
+	// ErrFrameTimeout: a frame the peer began did not arrive whole within
+	// Config.FrameTimeout.
+	ErrFrameTimeout = errors.New("vmux: frame timed out; peer stalled inside a frame")
 	// ErrWriteTimeout: a write to the connection did not finish within
 	// Config.WriteTimeout: the peer stopped reading.
 	ErrWriteTimeout = errors.New("vmux: write timed out; peer not reading")
@@ -147,9 +155,9 @@ func codeOf(err error) Code {
 	case errors.Is(err, ErrUnknownFrame), errors.Is(err, ErrFlags), errors.Is(err, ErrStreamID),
 		errors.Is(err, ErrBadValue), errors.Is(err, ErrProtocol), errors.Is(err, ErrControlFlood):
 		return CodeProtocol
-	case errors.Is(err, ErrHandshakeTimeout), errors.Is(err, ErrWriteTimeout):
+	case errors.Is(err, ErrHandshakeTimeout), errors.Is(err, ErrWriteTimeout), errors.Is(err, ErrFrameTimeout):
 		return CodeTimeout
-	case errors.Is(err, ErrSessionClosed):
+	case errors.Is(err, ErrSessionClosed), errors.Is(err, ErrIdleTimeout):
 		return CodeNone
 	}
 	return CodeInternal
@@ -158,7 +166,8 @@ func codeOf(err error) Code {
 // Reason names the cause of a session's end for a metric label: "closed"
 // (this side closed it), "peer_closed", "goaway" (the peer ended it with an
 // error code), "protocol", "frame_size", "flow_control", "flood",
-// "handshake_timeout", "write_timeout", or "io" for a connection error.
+// "handshake_timeout", "write_timeout", "frame_timeout", "idle" (this side
+// ended it after Config.IdleTimeout), or "io" for a connection error.
 func Reason(err error) string {
 	var ga *GoAwayError
 	switch {
@@ -183,6 +192,10 @@ func Reason(err error) string {
 		return "handshake_timeout"
 	case errors.Is(err, ErrWriteTimeout):
 		return "write_timeout"
+	case errors.Is(err, ErrFrameTimeout):
+		return "frame_timeout"
+	case errors.Is(err, ErrIdleTimeout):
+		return "idle"
 	}
 	return "io"
 }

@@ -76,6 +76,8 @@ func TestReasonAndCodes(t *testing.T) {
 		{ErrStreamID, "protocol", CodeProtocol},
 		{ErrHandshakeTimeout, "handshake_timeout", CodeTimeout},
 		{ErrWriteTimeout, "write_timeout", CodeTimeout},
+		{ErrFrameTimeout, "frame_timeout", CodeTimeout},
+		{ErrIdleTimeout, "idle", CodeNone},
 		{io.ErrUnexpectedEOF, "io", CodeInternal},
 	}
 	for _, tt := range tests {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"time"
 )
 
 // readBufferSize is the size of a session's read buffer. DATA payloads
@@ -16,21 +14,23 @@ const readBufferSize = 64 << 10
 // readLoop is the goroutine that reads a Session's frames and dispatches
 // them. It never blocks on anything but the connection: what it must send
 // (window updates, PING answers, refusals) it queues for writeLoop, and
-// what it receives fits in windows the peer must respect.
+// what it receives fits in windows the peer must respect. Its readClock
+// keeps the handshake, idle and frame time limits with the connection's
+// read deadline.
 func (s *Session) readLoop() {
 	br := bufio.NewReaderSize(s.conn, readBufferSize)
-	var hdr [HeaderLen]byte
+	var rc readClock
+	rc.start(s)
 	ctl := make([]byte, 8+MaxGoAwayReason) // largest control payload
-	if t := s.cfg.HandshakeTimeout; t > 0 {
-		s.conn.SetReadDeadline(time.Now().Add(t))
-	}
 	first := true
 	for {
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			s.readFailed(err, first, true)
+		b, err := rc.peek(br, HeaderLen, false)
+		if err != nil {
+			s.readFailed(err, first, len(b) == 0)
 			return
 		}
-		h := decodeHeader(hdr[:])
+		h := decodeHeader(b)
+		br.Discard(HeaderLen)
 		if err := h.check(uint32(s.cfg.MaxFrameSize)); err != nil {
 			s.end(err, codeOf(err))
 			return
@@ -44,14 +44,17 @@ func (s *Session) readLoop() {
 			return
 		}
 		s.counters.framesReceived.Add(1)
-		var err error
 		if h.typ == FrameData {
-			err = s.readData(br, h)
+			err = s.readData(&rc, br, h)
 		} else {
-			p := ctl[:h.length]
-			if _, rerr := io.ReadFull(br, p); rerr != nil {
-				s.readFailed(rerr, first, false)
-				return
+			var p []byte
+			if h.length > 0 {
+				if p, err = rc.peek(br, int(h.length), true); err != nil {
+					s.readFailed(err, first, false)
+					return
+				}
+				p = ctl[:copy(ctl, p)]
+				br.Discard(len(p))
 			}
 			if err = h.checkPayload(p); err == nil {
 				err = s.handle(h, p)
@@ -68,11 +71,10 @@ func (s *Session) readLoop() {
 			s.end(err, codeOf(err))
 			return
 		}
+		rc.frameDone()
 		if first {
 			first = false
-			if s.cfg.HandshakeTimeout > 0 {
-				s.conn.SetReadDeadline(time.Time{})
-			}
+			rc.helloDone()
 		}
 	}
 }
@@ -89,14 +91,21 @@ func isReadErr(err error) bool {
 	return errors.As(err, &re)
 }
 
-// readFailed ends the session after reading the connection failed.
+// readFailed ends the session after reading the connection failed, or
+// after its readClock found it idle or stalled in a frame. Time limits end
+// it with a GOAWAY saying why; other failures close it at once.
 func (s *Session) readFailed(err error, handshake, boundary bool) {
 	if s.isDone() {
 		return
 	}
 	switch {
-	case handshake && errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.Is(err, ErrIdleTimeout), errors.Is(err, ErrFrameTimeout):
+		s.end(err, codeOf(err))
+		return
+	case handshake && isTimeout(err):
 		err = fmt.Errorf("%w (%v)", ErrHandshakeTimeout, s.cfg.HandshakeTimeout)
+		s.end(err, codeOf(err))
+		return
 	case boundary && err == io.EOF:
 		err = fmt.Errorf("%w", ErrPeerClosed)
 	case err == io.EOF:
@@ -118,7 +127,7 @@ func (s *Session) lookup(id uint32) (st *Stream, known bool) {
 }
 
 // readData reads a DATA frame's payload into its stream.
-func (s *Session) readData(br *bufio.Reader, h header) error {
+func (s *Session) readData(rc *readClock, br *bufio.Reader, h header) error {
 	st, known := s.lookup(h.id)
 	if !known {
 		return fmt.Errorf("%w: DATA on stream %d, which was never opened", ErrProtocol, h.id)
@@ -131,7 +140,7 @@ func (s *Session) readData(br *bufio.Reader, h header) error {
 	}
 	for rem := n; rem > 0; {
 		k := min(rem, br.Size())
-		chunk, err := br.Peek(k)
+		chunk, err := rc.peek(br, k, true)
 		if err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF

@@ -2,6 +2,7 @@ package vmux
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -313,9 +314,10 @@ func (s *Session) LocalAddr() net.Addr { return s.conn.LocalAddr() }
 // RemoteAddr returns the connection's remote address.
 func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
 
-// end queues a final GOAWAY carrying code and err's text (unless a GOAWAY
-// was already sent and code is CodeNone) and ends the session with err once
-// it is written, or after abortFlushTimeout when the peer does not read.
+// end queues a final GOAWAY carrying code and err's text ("idle" for
+// ErrIdleTimeout; none for other ends with CodeNone) unless a GOAWAY was
+// already sent and code is CodeNone, and ends the session with err once it
+// is written, or after abortFlushTimeout when the peer does not read.
 func (s *Session) end(err error, code Code) {
 	if s.isDone() {
 		return
@@ -332,8 +334,11 @@ func (s *Session) end(err error, code Code) {
 	var f *Frame
 	if !sent || code != CodeNone {
 		reason := ""
-		if code != CodeNone {
+		switch {
+		case code != CodeNone:
 			reason = err.Error()
+		case errors.Is(err, ErrIdleTimeout):
+			reason = "idle"
 		}
 		g := GoAwayFrame(last, code, reason)
 		f = &g
