@@ -66,6 +66,7 @@ type Server struct {
 	conns     int
 	idle      chan struct{} // closed when conns drops to 0 while stopping
 	cancelAll context.CancelFunc
+	workers   workers // goroutines kept for the next connections
 }
 
 // Back-off bounds after a temporary accept error.
@@ -124,6 +125,7 @@ func (s *Server) stopLocked() {
 	s.initLocked()
 	s.stopping = true
 	close(s.stopped)
+	s.workers.close()
 	if s.Listener != nil {
 		if err := s.Listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			s.logger().Warn("closing listener", "listener", s.Name, "err", err)
@@ -193,7 +195,9 @@ func (s *Server) startConn(ctx context.Context, c net.Conn, at time.Time) {
 	}
 	s.conns++
 	s.mu.Unlock()
-	go s.serveConn(ctx, c, at)
+	if j := (connJob{ctx, c, at}); !s.workers.hand(j) {
+		go s.work(j)
+	}
 }
 
 // connDone uncounts a connection whose goroutine ends.
