@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,6 +55,14 @@ type h1conn struct {
 	fresh         bool                   // the next connect dials instead of taking a pooled connection
 	sent100       bool                   // a 100 Continue went to the client
 	expectRefused bool                   // a final answer came to Expect: 100-continue without a 100
+
+	// phaseMu keeps RequestBodyFilter, on the body goroutine, from
+	// running at the same time as the response phases (and guards
+	// Session.RequestBodyBytes meanwhile). bodyLive, kept by the
+	// connection's goroutine, says the body goroutine runs: only then do
+	// the response phases take the lock.
+	phaseMu  sync.Mutex
+	bodyLive bool
 }
 
 // connReader is the io.Reader under the client's http1.Reader; it keeps
@@ -295,4 +304,22 @@ func (hc *h1conn) serveRequest(ctx context.Context) bool {
 	// Bytes of a request body nobody read would be taken for the next
 	// request: the request must have been read to its end.
 	return hc.req.Framing == http1.NoBody || hc.bodyDone
+}
+
+// lockPhases takes phaseMu when the request body goroutine runs, so that a
+// phase called now does not overlap RequestBodyFilter; it reports whether
+// it did, for unlockPhases.
+func (hc *h1conn) lockPhases() bool {
+	if !hc.bodyLive {
+		return false
+	}
+	hc.phaseMu.Lock()
+	return true
+}
+
+// unlockPhases undoes lockPhases.
+func (hc *h1conn) unlockPhases(locked bool) {
+	if locked {
+		hc.phaseMu.Unlock()
+	}
 }

@@ -83,6 +83,7 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 	if hasBody && !inline {
 		bodyDone = make(chan error, 1)
 		hc.bodyStreamed = true
+		hc.bodyLive = true
 		go hc.sendBody(ctx, s, uc, chunked, wto, bodyDone)
 	}
 	// stopBody ends a body still streaming and returns its outcome.
@@ -100,6 +101,7 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 		}
 		err := <-bodyDone
 		bodyDone = nil
+		hc.bodyLive = false
 		hc.in.stop.Store(false)
 		hc.in.forget() // the deadline may have been moved to wake it
 		if !hc.bodyDone {
@@ -166,6 +168,7 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 		uc.c.Close()
 		err = hc.flush()
 		<-bodyDone
+		hc.bodyLive = false
 		if !hc.bodyDone {
 			s.closeConn = true
 		}
@@ -292,15 +295,19 @@ func (hc *h1conn) streamBody(ctx context.Context, s *Session, uc *upConn, chunke
 			}
 			continue
 		}
+		hc.phaseMu.Lock()
 		if filter != nil {
 			var ferr error
 			if p, ferr = filter.RequestBodyFilter(ctx, s, p, end); ferr != nil {
+				hc.phaseMu.Unlock()
 				uc.c.Close()
 				return wrapKind(ErrInternal, ferr)
 			}
 		}
 		s.RequestBodyBytes += int64(len(p))
-		if max := hc.svc.cfg.MaxRequestBody; max > 0 && s.RequestBodyBytes > max {
+		total := s.RequestBodyBytes
+		hc.phaseMu.Unlock()
+		if max := hc.svc.cfg.MaxRequestBody; max > 0 && total > max {
 			uc.c.Close()
 			return wrapKind(ErrRequestTooLarge, fmt.Errorf("request body over %d bytes", max))
 		}
@@ -348,13 +355,19 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 	resp := s.Response
 	upFraming, upLength := resp.Framing, resp.ContentLength
 	if ph.upResponse != nil {
-		if err := ph.upResponse.UpstreamResponseFilter(ctx, s, resp); err != nil {
+		locked := hc.lockPhases()
+		err := ph.upResponse.UpstreamResponseFilter(ctx, s, resp)
+		hc.unlockPhases(locked)
+		if err != nil {
 			return wrapKind(ErrInternal, err)
 		}
 	}
 	stripHopByHop(&resp.Header)
 	if ph.response != nil {
-		if err := ph.response.ResponseFilter(ctx, s, resp); err != nil {
+		locked := hc.lockPhases()
+		err := ph.response.ResponseFilter(ctx, s, resp)
+		hc.unlockPhases(locked)
+		if err != nil {
 			return wrapKind(ErrInternal, err)
 		}
 	}
@@ -400,7 +413,10 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 		end := err == io.EOF
 		if filter != nil {
 			var ferr error
-			if p, ferr = filter.ResponseBodyFilter(ctx, s, p, end); ferr != nil {
+			locked := hc.lockPhases()
+			p, ferr = filter.ResponseBodyFilter(ctx, s, p, end)
+			hc.unlockPhases(locked)
+			if ferr != nil {
 				s.closeConn = true
 				return wrapKind(ErrInternal, ferr)
 			}

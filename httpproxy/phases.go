@@ -16,12 +16,15 @@ import (
 //	RequestBodyFilter → UpstreamResponseFilter → ResponseFilter →
 //	ResponseBodyFilter → (ErrorWhileProxy) → (FailToProxy) → Logging
 //
-// Phases of one request run on one goroutine, one after the other, except
-// RequestBodyFilter, which runs on the goroutine that streams the request
-// body upstream: while the response head is awaited, and on when the
-// upstream answers before the body has gone (then at the same time as the
-// response phases, so state it shares with them needs a lock). Phases of different
-// requests run concurrently: a Proxy must be safe for concurrent use.
+// Phases of one request never run at the same time. They run on one
+// goroutine, one after the other, except RequestBodyFilter, which runs on
+// the goroutine that streams the request body upstream: while the response
+// head is awaited, and on when the upstream answers before the body has gone.
+// Then it takes turns with UpstreamResponseFilter, ResponseFilter and
+// ResponseBodyFilter (as in Pingora, where both directions are driven by one
+// task), so the request's state (Session.Ctx, Session.RequestBodyBytes) needs
+// no lock of the Proxy's. Phases of different requests run concurrently: a
+// Proxy must be safe for concurrent use.
 type Proxy interface {
 	// UpstreamPeer returns where the request goes. It is asked again after
 	// a failure marked retryable (see FailToConnect), so it can fail over:
