@@ -79,6 +79,15 @@ type tcpSection struct {
 	Failover      failoverSection   `yaml:"failover"`
 	Socket        socketSection     `yaml:"socket"`
 	Source        string            `yaml:"source"`
+	Vmux          *vmuxSection      `yaml:"vmux"`
+}
+
+// vmuxSection is the vmux: section of a protocol: vmux service: the time
+// limits of its sessions.
+type vmuxSection struct {
+	HandshakeTimeout string `yaml:"handshake_timeout"`
+	FrameTimeout     string `yaml:"frame_timeout"`
+	IdleTimeout      string `yaml:"idle_timeout"`
 }
 
 type upstreamSection struct {
@@ -265,6 +274,38 @@ func keyString(path []any) string {
 		}
 	}
 	return b.String()
+}
+
+// node returns the value at path, or nil when a key or index on it is
+// missing.
+func (v *validator) node(path []any) *yaml.Node {
+	n := v.root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	for _, p := range path {
+		var next *yaml.Node
+		switch p := p.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == p {
+						next = n.Content[i+1]
+						break
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && p >= 0 && p < len(n.Content) {
+				next = n.Content[p]
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	return n
 }
 
 // line finds the line of the deepest node on path that exists.

@@ -73,6 +73,11 @@ func TestConfigErrors(t *testing.T) {
 		{"udp proxy v1", "udp:\n  - name: u\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    proxy_protocol: {send: v1}\n", "x.yaml:5: udp[0].proxy_protocol.send: PROXY v1 cannot describe UDP"},
 		{"udp unix upstream", "udp:\n  - name: u\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"unix:/tmp/x\"}]\n", "x.yaml:4: udp[0].upstreams[0].addr: unix sockets are not supported"},
 		{"udp bad idle", "udp:\n  - name: u\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    idle_timeout: forever\n", "x.yaml:5: udp[0].idle_timeout: invalid duration"},
+		{"vmux section without protocol vmux", "tcp:\n  - name: a\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    vmux: {idle_timeout: 5m}\n", "x.yaml:5: tcp[0].vmux: only allowed with protocol: vmux"},
+		{"vmux section on protocol tcp", "tcp:\n  - name: a\n    protocol: tcp\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    vmux:\n", "x.yaml:6: tcp[0].vmux: only allowed with protocol: vmux"},
+		{"vmux negative limit", "tcp:\n  - name: a\n    protocol: vmux\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    vmux:\n      handshake_timeout: 10s\n      frame_timeout: -30s\n", "x.yaml:8: tcp[0].vmux.frame_timeout: must not be negative"},
+		{"vmux bad duration", "tcp:\n  - name: a\n    protocol: vmux\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    vmux: {idle_timeout: never}\n", "x.yaml:6: tcp[0].vmux.idle_timeout: invalid duration \"never\""},
+		{"vmux unknown key", "tcp:\n  - name: a\n    protocol: vmux\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    vmux:\n      idle: 5m\n", "x.yaml:7: tcp[0].vmux.idle: unknown key"},
 		{"udp unknown key", "udp:\n  - name: u\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    max_session: 5\n", "x.yaml:5: udp[0].max_session: unknown key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluice-proxy/sluice/protocols/vmux"
 )
 
 // Config is a validated configuration, ready to run.
@@ -87,6 +89,20 @@ type TCPConfig struct {
 
 	SocketConfig
 	Source string
+
+	// Vmux is the vmux: section: the limits of each session on a
+	// protocol: vmux listener. Unused for protocol: tcp.
+	Vmux VmuxLimits
+}
+
+// VmuxLimits are the time limits of the vmux sessions of a protocol: vmux
+// service, in sluice's convention: a key left out keeps vmux's default, and 0
+// turns the limit off (vmuxConfig maps them onto vmux.Config, where 0 means
+// the default and a negative value off).
+type VmuxLimits struct {
+	HandshakeTimeout time.Duration // the peer's HELLO, from the connection's start
+	FrameTimeout     time.Duration // a frame, from its first byte
+	IdleTimeout      time.Duration // no stream open and no frame either way
 }
 
 // FilterConfig is a filter: section of a tcp: or http: service: the
@@ -316,7 +332,50 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 		}
 		t.Source = s.Source
 	}
+	if t.Vmux, err = v.vmux(at(p, "vmux"), s.Vmux, t.Protocol); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// vmux validates the vmux: section of a tcp: service, allowed only with
+// protocol: vmux.
+func (v *validator) vmux(p []any, s *vmuxSection, protocol string) (VmuxLimits, error) {
+	l := VmuxLimits{
+		HandshakeTimeout: vmux.DefaultHandshakeTimeout,
+		FrameTimeout:     vmux.DefaultFrameTimeout,
+		IdleTimeout:      vmux.DefaultIdleTimeout,
+	}
+	// The key too: "vmux:" alone decodes to nil.
+	if s == nil && v.node(p) == nil {
+		return l, nil
+	}
+	if protocol != "vmux" {
+		return l, v.fail(p, "only allowed with protocol: vmux (this service's protocol is %s)", protocol)
+	}
+	if s == nil {
+		return l, nil
+	}
+	var err error
+	if l.HandshakeTimeout, err = v.limit(at(p, "handshake_timeout"), s.HandshakeTimeout, l.HandshakeTimeout); err != nil {
+		return l, err
+	}
+	if l.FrameTimeout, err = v.limit(at(p, "frame_timeout"), s.FrameTimeout, l.FrameTimeout); err != nil {
+		return l, err
+	}
+	if l.IdleTimeout, err = v.limit(at(p, "idle_timeout"), s.IdleTimeout, l.IdleTimeout); err != nil {
+		return l, err
+	}
+	return l, nil
+}
+
+// limit is a duration for a limit that 0s turns off: a negative one is
+// refused with a hint to that.
+func (v *validator) limit(path []any, s string, def time.Duration) (time.Duration, error) {
+	if d, err := time.ParseDuration(s); err == nil && d < 0 {
+		return 0, v.fail(path, "must not be negative, got %s (0s turns the limit off)", s)
+	}
+	return v.duration(path, s, def)
 }
 
 // anyPort reports whether a is a TCP address with port 0, which the

@@ -332,3 +332,43 @@ func TestVmuxListener(t *testing.T) {
 		t.Errorf("sluice_vmux_sessions_closed_total{reason=protocol} = %v, want the garbage session", n)
 	}
 }
+
+// TestVmuxHandshakeTimeout: the vmux: section reaches the sessions. A peer
+// that connects and sends nothing is ended by the server once the
+// configured handshake_timeout (200ms) runs out: the test waits for the
+// server to close the connection (EOF) and finds the session counted with
+// reason handshake_timeout. The client's read deadline is no timing
+// assertion but a guard set at half of vmux's default (10s): were the
+// section not applied, the read would fail there instead of waiting out
+// the default.
+func TestVmuxHandshakeTimeout(t *testing.T) {
+	up := echoServer(t)
+	yaml := fmt.Sprintf("log: {level: error}\ntcp:\n  - name: vm\n    protocol: vmux\n    listen: [\"127.0.0.1:0\"]\n    upstreams: [{addr: %q}]\n    vmux: {handshake_timeout: 200ms}\n", up)
+	cfg, err := parseConfig("v.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *app, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, io.Discard, io.Discard, func(a *app) { ready <- a }) }()
+	a := <-ready
+	conn, err := net.Dial("tcp", a.services[0].listeners[0].Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(vmux.DefaultHandshakeTimeout / 2))
+	_, err = io.Copy(io.Discard, conn) // the server's HELLO and GOAWAY, then EOF
+	conn.Close()
+	if err != nil {
+		t.Errorf("silent peer: %v, want the server to end the session within handshake_timeout", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Serve has returned, so the session's OnClose has counted it.
+	if n := promtest.Sum(t, a.reg, "sluice_vmux_sessions_closed_total", "service", "vm", "reason", "handshake_timeout"); n != 1 {
+		t.Errorf("sluice_vmux_sessions_closed_total{reason=handshake_timeout} = %v, want the silent session", n)
+	}
+}

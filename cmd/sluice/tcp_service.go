@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/sluice-proxy/sluice/lb"
 	"github.com/sluice-proxy/sluice/protocols/proxyproto"
@@ -85,8 +86,9 @@ func newTCPService(tc *TCPConfig, a *app) (*tcpService, error) {
 func (s *tcpService) reloadFilters() error { return s.filters.reload() }
 
 // serve starts accepting on every listener and the health checks. On a vmux
-// listener, each accepted connection is a vmux session whose streams reach
-// the proxy through a vstream.Listener, exactly as sockets do.
+// listener, each accepted connection is a vmux session, bounded by the
+// service's vmux: limits, whose streams reach the proxy through a
+// vstream.Listener, exactly as sockets do.
 func (s *tcpService) serve(a *app) {
 	for _, raw := range s.listeners {
 		var l net.Listener = raw
@@ -98,11 +100,13 @@ func (s *tcpService) serve(a *app) {
 				defer a.wg.Done()
 				// Ends when the proxy's shutdown closes vl: GOAWAY, then
 				// the sessions' open streams drain with the proxy.
-				err := vmux.Serve(context.Background(), raw, vl, vmux.Config{OnClose: func(ss *vmux.Session, err error) {
+				cfg := vmuxConfig(s.cfg.Vmux)
+				cfg.OnClose = func(ss *vmux.Session, err error) {
 					reason := vmux.Reason(err)
 					a.vmuxClosed.WithLabelValues(s.cfg.Name, reason).Inc()
 					a.log.Debug("vmux session ended", "service", s.cfg.Name, "peer", ss.RemoteAddr().String(), "reason", reason, "error", err)
-				}})
+				}
+				err := vmux.Serve(context.Background(), raw, vl, cfg)
 				if err != nil {
 					a.log.Error("vmux listener stopped", "service", s.cfg.Name, "addr", raw.Addr().String(), "error", err)
 				}
@@ -125,5 +129,22 @@ func (s *tcpService) serve(a *app) {
 			// probeUpstream, not lb's default TCP probe: upstreams may be unix:/path.
 			s.bal.RunHealthChecks(a.healthCtx, lb.HealthCheck{Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall, Probe: probeUpstream})
 		}()
+	}
+}
+
+// vmuxConfig maps a service's vmux: limits onto the vmux.Config of its
+// sessions: sluice's 0 (off) is vmux's negative, since a zero vmux.Config
+// field means vmux's default.
+func vmuxConfig(l VmuxLimits) vmux.Config {
+	off := func(d time.Duration) time.Duration {
+		if d == 0 {
+			return -1
+		}
+		return d
+	}
+	return vmux.Config{
+		HandshakeTimeout: off(l.HandshakeTimeout),
+		FrameTimeout:     off(l.FrameTimeout),
+		IdleTimeout:      off(l.IdleTimeout),
 	}
 }
