@@ -48,6 +48,12 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 			uc.c.Close()
 			return wrapKind(ErrInternal, err)
 		}
+		if isHead(up.Method) && !isHead(hc.req.Method) {
+			// The answer to HEAD has no body, but its Content-Length
+			// would promise the client one.
+			uc.c.Close()
+			return wrapKind(ErrInternal, fmt.Errorf("UpstreamRequestFilter turned a %s request into HEAD: the client would wait for a body the upstream does not send", hc.req.Method))
+		}
 	}
 	wto := pick(peer.WriteTimeout, svc.to.UpstreamWrite)
 	rto := pick(peer.ReadTimeout, svc.to.UpstreamRead)
@@ -402,6 +408,13 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 		return nil // exchange writes it
 	}
 	br := uc.r.Body(upFraming, upLength)
+	if isHead(hc.req.Method) {
+		// UpstreamRequestFilter asked for the body of a HEAD request
+		// (a GET, say): the client gets the head only. The body is read
+		// and dropped so the upstream connection can be reused, or, when
+		// long, left for the connection to be closed.
+		return hc.dropBody(br, rto, uc)
+	}
 	filter := ph.respBody
 	for {
 		p, err := br.Next()
@@ -453,6 +466,32 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 			uc.rd.extend(hc.clock, uc.c.SetReadDeadline, rto)
 		}
 	}
+}
+
+// isHead reports whether method is HEAD.
+func isHead(method []byte) bool { return string(method) == "HEAD" }
+
+// dropBody reads and drops up to maxDrain bytes of an upstream response
+// body nobody will see; a longer one is left unread, and the upstream
+// connection, not at a message boundary, is then closed by exchange.
+func (hc *h1conn) dropBody(br *http1.BodyReader, rto time.Duration, uc *upConn) error {
+	var n int64
+	for n <= maxDrain {
+		p, err := br.Next()
+		n += int64(len(p))
+		if err == io.EOF {
+			hc.upBodyDone = true
+			return nil
+		}
+		if err != nil {
+			return nil // the head is the answer; the connection is not reused
+		}
+		if !br.Done() {
+			hc.clock = time.Now()
+			uc.rd.extend(hc.clock, uc.c.SetReadDeadline, rto)
+		}
+	}
+	return nil
 }
 
 // setConnection says in h whether the client connection stays open.

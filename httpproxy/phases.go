@@ -67,7 +67,10 @@ type ConnectedToUpstream interface {
 }
 
 // UpstreamRequestFilter edits the request head sent upstream: a copy of
-// the client's, with hop-by-hop fields already removed.
+// the client's, with hop-by-hop fields already removed. It may send a HEAD
+// request upstream as GET (the client then gets the head only, the body is
+// dropped), but not turn another method into HEAD: the client would wait
+// for a body that never comes, so that request fails with 500.
 type UpstreamRequestFilter interface {
 	UpstreamRequestFilter(ctx context.Context, s *Session, req *http1.Request) error
 }
