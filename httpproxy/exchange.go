@@ -187,7 +187,7 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 	// Taken back from abort's reach first: once pooled, another request may
 	// use it. When abort got it first, it is closed.
 	if reusable && hc.up.CompareAndSwap(uc, nil) {
-		svc.pool.put(uc, peer.IdleTimeout)
+		svc.pool.put(uc, peer.IdleTimeout, hc.clock)
 	} else {
 		uc.c.Close()
 	}

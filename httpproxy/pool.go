@@ -160,8 +160,9 @@ func (l *connList) remove(c *upConn) {
 
 // get takes the most recently used connection for key, or returns nil.
 // Expired connections met on the way are closed. The caller checks the
-// one it gets with alive.
-func (p *Pool) get(key poolKey) *upConn {
+// one it gets with alive. now is a recent reading of the clock (the
+// request's), which saves reading it per use.
+func (p *Pool) get(key poolKey, now time.Time) *upConn {
 	for {
 		p.mu.Lock()
 		kl := p.keys[key]
@@ -172,7 +173,7 @@ func (p *Pool) get(key poolKey) *upConn {
 		c := kl.tail
 		p.unlinkLocked(c)
 		p.mu.Unlock()
-		if !c.expires.IsZero() && !p.now().Before(c.expires) {
+		if !c.expires.IsZero() && !now.Before(c.expires) {
 			c.c.Close()
 			continue
 		}
@@ -182,7 +183,8 @@ func (p *Pool) get(key poolKey) *upConn {
 
 // put offers c back for reuse after an exchange that ended cleanly; it
 // closes c when the pool is full for its key, closed, or idle is negative.
-func (p *Pool) put(c *upConn, idle time.Duration) {
+// now, a recent reading of the clock, starts c's idle time.
+func (p *Pool) put(c *upConn, idle time.Duration, now time.Time) {
 	if idle < 0 {
 		c.c.Close()
 		return
@@ -190,8 +192,8 @@ func (p *Pool) put(c *upConn, idle time.Duration) {
 	if idle == 0 {
 		idle = p.idleTimeout
 	}
-	c.idleSince = p.now()
-	c.expires = c.idleSince.Add(idle)
+	c.idleSince = now
+	c.expires = now.Add(idle)
 	var evict []*upConn
 	p.mu.Lock()
 	if p.closed {

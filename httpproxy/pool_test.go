@@ -30,18 +30,18 @@ func TestPool(t *testing.T) {
 		defer p.Close()
 		x, _ := pipeConn(t, k1)
 		y, _ := pipeConn(t, k1)
-		p.put(x, 0)
-		p.put(y, 0)
-		if got := p.get(k1); got != y {
+		p.put(x, 0, p.now())
+		p.put(y, 0, p.now())
+		if got := p.get(k1, p.now()); got != y {
 			t.Error("not the most recently used")
 		}
-		if got := p.get(k2); got != nil {
+		if got := p.get(k2, p.now()); got != nil {
 			t.Error("a connection for another key")
 		}
-		if got := p.get(k1); got != x {
+		if got := p.get(k1, p.now()); got != x {
 			t.Error("second get")
 		}
-		if p.get(k1) != nil || p.Idle() != 0 {
+		if p.get(k1, p.now()) != nil || p.Idle() != 0 {
 			t.Error("pool not empty")
 		}
 	})
@@ -50,8 +50,8 @@ func TestPool(t *testing.T) {
 		defer p.Close()
 		x, xClosed := pipeConn(t, k1)
 		y, _ := pipeConn(t, k1)
-		p.put(x, 0)
-		p.put(y, 0)
+		p.put(x, 0, p.now())
+		p.put(y, 0, p.now())
 		if !xClosed() || p.Idle() != 1 {
 			t.Errorf("idle %d; the oldest must be closed", p.Idle())
 		}
@@ -62,10 +62,10 @@ func TestPool(t *testing.T) {
 		x, xClosed := pipeConn(t, k1)
 		y, _ := pipeConn(t, k2)
 		z, _ := pipeConn(t, k2)
-		p.put(x, 0)
-		p.put(y, 0)
-		p.put(z, 0)
-		if !xClosed() || p.Idle() != 2 || p.get(k1) != nil {
+		p.put(x, 0, p.now())
+		p.put(y, 0, p.now())
+		p.put(z, 0, p.now())
+		if !xClosed() || p.Idle() != 2 || p.get(k1, p.now()) != nil {
 			t.Errorf("idle %d; k1's connection must be gone", p.Idle())
 		}
 	})
@@ -76,32 +76,32 @@ func TestPool(t *testing.T) {
 		p.now = func() time.Time { return now }
 		x, xClosed := pipeConn(t, k1)
 		y, _ := pipeConn(t, k2)
-		p.put(x, 0)
-		p.put(y, 2*time.Minute) // a peer's own idle bound
+		p.put(x, 0, p.now())
+		p.put(y, 2*time.Minute, p.now()) // a peer's own idle bound
 		now = now.Add(90 * time.Second)
 		p.sweep()
 		if !xClosed() || p.Idle() != 1 {
 			t.Errorf("idle %d after the sweep; x must be closed", p.Idle())
 		}
-		if p.get(k2) != y {
+		if p.get(k2, p.now()) != y {
 			t.Error("y expired early")
 		}
 	})
 	t.Run("negative idle is never pooled; Close closes all", func(t *testing.T) {
 		p := NewPool(PoolConfig{})
 		x, xClosed := pipeConn(t, k1)
-		p.put(x, -1)
+		p.put(x, -1, p.now())
 		if !xClosed() || p.Idle() != 0 {
 			t.Error("pooled with a negative idle timeout")
 		}
 		y, yClosed := pipeConn(t, k1)
-		p.put(y, 0)
+		p.put(y, 0, p.now())
 		p.Close()
 		if !yClosed() {
 			t.Error("Close left an idle connection open")
 		}
 		z, zClosed := pipeConn(t, k1)
-		p.put(z, 0)
+		p.put(z, 0, p.now())
 		if !zClosed() {
 			t.Error("put after Close kept the connection")
 		}

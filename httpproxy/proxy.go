@@ -145,7 +145,7 @@ func (hc *h1conn) connect(ctx context.Context, peer *Peer) (*upConn, bool, error
 	// fresh connection (see proxy).
 	retryable := hc.idempotent() && (hc.req.Framing == http1.NoBody || hc.bodyDone)
 	for !hc.fresh {
-		uc := svc.pool.get(key)
+		uc := svc.pool.get(key, hc.clock)
 		if uc == nil {
 			break
 		}
