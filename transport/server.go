@@ -21,7 +21,10 @@ const DefaultFilterTimeout = time.Second
 
 // Server runs an accept loop: it accepts connections from Listener, judges
 // each with Filter on a goroutine of its own, and hands the admitted ones to
-// Handler. Set the fields, then call Serve; do not change them afterwards.
+// Handler. A goroutine that has served a connection waits a while (up to
+// 1024 of them, 10 s) to serve the next one, so that a busy listener does
+// not start, and grow the stack of, a goroutine per connection. Set the
+// fields, then call Serve; do not change them afterwards.
 type Server struct {
 	// Name names the listener; it goes into connfilter.Info.Listener and
 	// vstream.Digest.Listener.
