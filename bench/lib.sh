@@ -61,6 +61,19 @@ add() { VALS["$1 $2"]+="$3 "; }
 
 kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
+# round_order ROUND TARGET...: the targets in the order round ROUND runs them: as given in odd rounds, reversed
+# in even ones, so that a drift of the machine's speed during a round favours no target across rounds.
+round_order() {
+	local round=$1 out=()
+	shift
+	if ((round % 2)); then
+		out=("$@")
+	else
+		for ((i = $#; i >= 1; i--)); do out+=("${!i}"); done
+	fi
+	echo "${out[@]}"
+}
+
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 value() { [[ -n ${VALS["$1 $2"]:-} ]] && median <<<"${VALS["$1 $2"]}"; }

@@ -32,7 +32,7 @@
 #
 # Environment (defaults in brackets):
 #   DURATION [10]  WARMUP [2]  seconds per measurement and per warm-up, the same for every target
-#   REPEAT   [1]   rounds; each round runs every target once
+#   REPEAT   [1]   rounds; each round runs every target once (even rounds in reverse order)
 #   TARGETS  ["direct sluice haproxy nginx caddy httputil"]
 #   CONNS [50]  WRK_THREADS [1]  BODY [1024]
 #   ORIGIN [nginx]  nginx | go          ORIGIN_WORKERS [1]  nginx worker processes of the origin
@@ -545,7 +545,7 @@ log "origin: ${VERSION[origin]}; placement: PIN=$PIN wrk=${WRK_CPUS:-any} proxy=
 
 for ((round = 1; round <= REPEAT; round++)); do
 	((REPEAT > 1)) && log "round $round of $REPEAT"
-	for t in $TARGETS; do
+	for t in $(round_order "$round" $TARGETS); do
 		[[ -n ${SKIP[$t]:-} ]] && continue
 		measure "$t"
 	done
@@ -638,7 +638,7 @@ report() {
 		echo "$line"
 	done
 	echo
-	echo "wrk -t $WRK_THREADS -c $CONNS -d ${DURATION}s --latency, after a ${WARMUP}s warm-up; GET / answered 200 with $BODY bytes. Ratios are sluice ÷ peer: above 1 is better for ↑ rows, below 1 for ↓ rows. CPU is user+system time of the process tree during the measurement divided by the requests wrk completed. Each figure is the median of $REPEAT round(s); one proxy runs at a time, each in a fresh process."
+	echo "wrk -t $WRK_THREADS -c $CONNS -d ${DURATION}s --latency, after a ${WARMUP}s warm-up; GET / answered 200 with $BODY bytes. Ratios are sluice ÷ peer: above 1 is better for ↑ rows, below 1 for ↓ rows. CPU is user+system time of the process tree during the measurement divided by the requests wrk completed. Each figure is the median of $REPEAT round(s) (even rounds run the targets in reverse order); one proxy runs at a time, each in a fresh process."
 	((ORIGIN_RESTARTS)) && echo "The origin was found dead and restarted $ORIGIN_RESTARTS time(s) during the run."
 	for t in $TARGETS; do [[ -n ${NOISY[$t]:-} ]] && echo "Kept although other load stayed above QUIET_MAX=$QUIET_MAX% after $QUIET_TRIES tries, $t: ${NOISY[$t]% }% of a CPU."; done
 	for t in $TARGETS; do [[ -n ${ERRNOTE[$t]:-} ]] && echo "wrk errors through $t: ${ERRNOTE[$t]}"; done

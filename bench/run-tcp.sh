@@ -18,7 +18,7 @@
 #   DURATION [5]         seconds per throughput/rate measurement, the same for every target
 #   METRICS  ["bulk bulk_r pingpong connrate idle"]
 #   TARGETS  ["direct sluice haproxy nginx socat"]  (a peer not installed is skipped with a note)
-#   REPEAT   [1]         rounds; each round runs every target once, the table shows the median
+#   REPEAT   [1]         rounds; each runs every target once (even rounds in reverse order); the table shows the median
 #   CONNS [16]  SIZE [64]  WORKERS [16]  IPERF_PARALLEL [1]
 #   IDLE_CONNS [10000, lowered to fit RLIMIT_NOFILE]  IDLE_SETTLE [2] seconds  IDLE_SOCAT [0]
 #   PORT_BASE [16000]    proxies listen on PORT_BASE+1.., echo on PORT_BASE+1000, iperf3 on PORT_BASE+1201
@@ -371,7 +371,7 @@ case " $METRICS " in *" bulk"*) start_iperf_server ;; esac
 for ((round = 1; round <= REPEAT; round++)); do
 	((REPEAT > 1)) && log "round $round of $REPEAT"
 	for m in $METRICS; do
-		for t in $TARGETS; do
+		for t in $(round_order "$round" $TARGETS); do
 			[[ -n ${SKIP[$t]:-} ]] && continue
 			measure "$m" "$t"
 		done
@@ -439,7 +439,7 @@ report() {
 		echo "$line"
 	done
 	echo
-	echo "Ratios are sluice ÷ peer: above 1 is better for ↑ rows, below 1 is better for ↓ rows. Proxy CPU is user+system time of the proxy's process tree (socat's reaped children included) during the measurement, divided by the work done; it shows efficiency apart from how the cores were shared with the load generator. Each figure is the median of $REPEAT round(s); every target gets the same duration, one proxy runs at a time, each measurement starts a fresh proxy process."
+	echo "Ratios are sluice ÷ peer: above 1 is better for ↑ rows, below 1 is better for ↓ rows. Proxy CPU is user+system time of the proxy's process tree (socat's reaped children included) during the measurement, divided by the work done; it shows efficiency apart from how the cores were shared with the load generator. Each figure is the median of $REPEAT round(s) (even rounds run the targets in reverse order); every target gets the same duration, one proxy runs at a time, each measurement starts a fresh proxy process."
 	[[ " $METRICS " == *" idle "* ]] && echo "¹ socat forks a process per connection; its idle cost is not measured unless IDLE_SOCAT=1. Idle cost is the growth of VmRSS (and PSS) of the proxy's process tree after opening the connections, divided by their number; each connection completes one 1-byte echo first."
 	[[ -n $IDLE_NOTE ]] && echo "Note: $IDLE_NOTE."
 	echo

@@ -27,7 +27,7 @@
 #   DURATION [5]         seconds per pps measurement, the same for every target
 #   METRICS  ["pps pps_gso idle"]
 #   TARGETS  ["direct sluice nginx socat"]  (a peer not installed is skipped with a note)
-#   REPEAT   [1]         rounds; each round runs every target once, the table shows the median
+#   REPEAT   [1]         rounds; each runs every target once (even rounds in reverse order); the table shows the median
 #   FLOWS [8]  INFLIGHT [8]  SIZE [256]
 #   IDLE_SESSIONS [50000, lowered to fit RLIMIT_NOFILE]  IDLE_SETTLE [2] seconds  IDLE_SOCAT [0]
 #   PORT_BASE [18000]    proxies listen on PORT_BASE+1.., the echoes on PORT_BASE+1000 and +1001 (UDP)
@@ -328,7 +328,7 @@ case " $METRICS " in *" pps_gso "*) start_echo "$GSO_ECHO_PORT" -offload ;; esac
 for ((round = 1; round <= REPEAT; round++)); do
 	((REPEAT > 1)) && log "round $round of $REPEAT"
 	for m in $METRICS; do
-		for t in $TARGETS; do
+		for t in $(round_order "$round" $TARGETS); do
 			[[ -n ${SKIP[$t]:-} ]] && continue
 			measure "$m" "$t"
 		done
@@ -398,7 +398,7 @@ report() {
 		echo "$line"
 	done
 	echo
-	echo "Ratios are sluice ÷ peer: above 1 is better for ↑ rows, below 1 is better for ↓ rows. Proxy CPU is user+system time of the proxy's process tree (socat's reaped children included) during the measurement, divided by the datagrams echoed (each crossed the proxy twice); it shows efficiency apart from how the cores were shared with the load generator and the echo. Each figure is the median of $REPEAT round(s); every target gets the same duration, one proxy runs at a time, each measurement starts a fresh proxy process."
+	echo "Ratios are sluice ÷ peer: above 1 is better for ↑ rows, below 1 is better for ↓ rows. Proxy CPU is user+system time of the proxy's process tree (socat's reaped children included) during the measurement, divided by the datagrams echoed (each crossed the proxy twice); it shows efficiency apart from how the cores were shared with the load generator and the echo. Each figure is the median of $REPEAT round(s) (even rounds run the targets in reverse order); every target gets the same duration, one proxy runs at a time, each measurement starts a fresh proxy process."
 	[[ " $METRICS " == *" idle "* ]] && echo "¹ socat forks a process per session; its idle cost is not measured unless IDLE_SOCAT=1. Idle cost is the growth of VmRSS (and PSS) of the proxy's process tree after creating the sessions, divided by their number; each session is proven by one echoed datagram, then its client socket is closed (the proxy keeps the session until its idle timeout). Kernel slab is the growth of the system-wide Slab figure in /proc/meminfo over the same time: the sockets, files and epoll items behind the sessions, plus whatever else the machine did meanwhile."
 	[[ -n $IDLE_NOTE ]] && echo "Note: $IDLE_NOTE."
 	echo
