@@ -52,6 +52,38 @@ func (p *Pool) Copy(dst io.Writer, src io.Reader) (int64, error) {
 	return r.written, err
 }
 
+// CopyOptions configures [Pool.CopyWith]. The zero value makes it Copy.
+type CopyOptions struct {
+	// Limit, when positive, is how many bytes to copy: the copy stops
+	// there, leaving the rest of src unread, and reports io.EOF if src
+	// ended before. 0 means until EOF, as Copy.
+	Limit int64
+	// IdleTimeout, when positive, ends the copy with ErrIdleTimeout when
+	// no byte moved for this long. It works with the ends' deadlines
+	// (SetReadDeadline on src, SetWriteDeadline on dst), which it sets and
+	// leaves set: a caller that keeps its own deadlines must set them
+	// again afterwards. 0 leaves the deadlines alone.
+	IdleTimeout time.Duration
+}
+
+// CopyWith is [Pool.Copy] with a byte limit and an idle timeout: the tool
+// to pass on a message body of known length (an HTTP Content-Length body)
+// by splice(2) when both ends are sockets.
+func (p *Pool) CopyWith(dst io.Writer, src io.Reader, opt CopyOptions) (int64, error) {
+	r := &relay{pool: p}
+	if opt.Limit > 0 {
+		r.limited, r.left = true, opt.Limit
+	}
+	if opt.IdleTimeout > 0 {
+		r.idle = newIdleClock(opt.IdleTimeout)
+	}
+	err := r.run(dst, src)
+	if err == nil && r.limited && r.left > 0 {
+		err = io.EOF
+	}
+	return r.written, err
+}
+
 // Copy is [Pool.Copy] on the [Default] pool.
 func Copy(dst io.Writer, src io.Reader) (int64, error) {
 	return Default().Copy(dst, src)
@@ -70,6 +102,10 @@ type (
 type relay struct {
 	pool *Pool
 	idle *idleClock // Join's idle timeout; nil for plain Copy
+
+	// limited is set for a copy of at most left more bytes (CopyWith).
+	limited bool
+	left    int64
 
 	dst io.Writer
 	// Deadline setters of the resolved ends, when idle is set.
@@ -150,8 +186,11 @@ func (r *relay) drainWrappers(src io.Reader) (io.Reader, bool, error) {
 			break
 		}
 		for u.Buffered() > 0 {
+			if r.full() {
+				return nil, true, nil
+			}
 			r.getBuf()
-			b := *r.buf
+			b := r.room(*r.buf)
 			if n := u.Buffered(); n < len(b) {
 				b = b[:n]
 			}
@@ -163,6 +202,7 @@ func (r *relay) drainWrappers(src io.Reader) (io.Reader, bool, error) {
 				if werr := r.writeAll(b[:n]); werr != nil {
 					return nil, false, werr
 				}
+				r.consume(n)
 			}
 			if err == io.EOF {
 				return nil, true, nil
@@ -181,12 +221,30 @@ func (r *relay) drainWrappers(src io.Reader) (io.Reader, bool, error) {
 		src = next
 	}
 	r.putBuf()
-	return src, false, nil
+	return src, r.full(), nil
 }
+
+// room returns b, cut to the bytes a limited copy may still move.
+func (r *relay) room(b []byte) []byte {
+	if r.limited && int64(len(b)) > r.left {
+		return b[:r.left]
+	}
+	return b
+}
+
+// consume counts n bytes moved against the limit.
+func (r *relay) consume(n int) {
+	if r.limited {
+		r.left -= int64(n)
+	}
+}
+
+// full reports whether a limited copy has moved all its bytes.
+func (r *relay) full() bool { return r.limited && r.left <= 0 }
 
 // bufferCopy is the path for readers that are not sockets.
 func (r *relay) bufferCopy(src io.Reader) error {
-	if r.idle == nil {
+	if r.idle == nil && !r.limited {
 		// Join needs every read and write in hand for its idle timeout,
 		// plain Copy may hand over. Sockets are left out: their ReadFrom
 		// and WriteTo are io.Copy's, with pinned pipes.
@@ -202,8 +260,8 @@ func (r *relay) bufferCopy(src io.Reader) error {
 		}
 	}
 	r.getBuf()
-	b := *r.buf
-	for {
+	for !r.full() {
+		b := r.room(*r.buf)
 		n, err := src.Read(b)
 		if n < 0 || n > len(b) {
 			return errInvalidRead
@@ -213,6 +271,7 @@ func (r *relay) bufferCopy(src io.Reader) error {
 			if werr := r.writeAll(b[:n]); werr != nil {
 				return werr
 			}
+			r.consume(n)
 		}
 		if err == io.EOF {
 			return nil
@@ -223,6 +282,7 @@ func (r *relay) bufferCopy(src io.Reader) error {
 			}
 		}
 	}
+	return nil
 }
 
 // writeAll writes b to dst, re-arming the write deadline while the idle

@@ -52,7 +52,7 @@ func (r *relay) socketCopy(src io.Reader) (handled bool, err error) {
 			r.drainFn = r.drainPipe
 		}
 	}
-	for {
+	for !r.full() {
 		var eof bool
 		if r.inSplice {
 			eof, err = r.spliceChunk()
@@ -63,6 +63,7 @@ func (r *relay) socketCopy(src io.Reader) (handled bool, err error) {
 			return true, err
 		}
 	}
+	return true, nil
 }
 
 // bufferChunk reads one chunk from the source socket into a pooled buffer
@@ -84,6 +85,7 @@ func (r *relay) bufferChunk() (eof bool, err error) {
 	if err := r.writeAll((*r.buf)[:n]); err != nil {
 		return false, err
 	}
+	r.consume(n)
 	if r.canSplice && n >= r.pool.threshold {
 		r.inSplice = true
 		r.toSplice++
@@ -106,7 +108,7 @@ func (r *relay) bufferChunk() (eof bool, err error) {
 func (r *relay) readBuffer(fd uintptr) bool {
 	r.getBuf()
 	for {
-		n, err := unix.Read(int(fd), *r.buf)
+		n, err := unix.Read(int(fd), r.room(*r.buf))
 		switch err {
 		case nil:
 			r.n, r.err = n, nil
@@ -162,6 +164,7 @@ func (r *relay) spliceChunk() (eof bool, err error) {
 			return false, err
 		}
 	}
+	r.consume(n)
 	if r.pool.mode == Auto && n < r.pool.threshold {
 		r.inSplice = false
 		r.toBuffer++
@@ -182,7 +185,11 @@ func (r *relay) fillPipe(fd uintptr) bool {
 		r.pipe = p
 	}
 	for {
-		n, err := unix.Splice(int(fd), nil, r.pipe.w, nil, r.pipe.size, spliceFlags)
+		size := r.pipe.size
+		if r.limited && int64(size) > r.left {
+			size = int(r.left)
+		}
+		n, err := unix.Splice(int(fd), nil, r.pipe.w, nil, size, spliceFlags)
 		switch err {
 		case nil:
 			r.n, r.err = int(n), nil
