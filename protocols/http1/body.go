@@ -136,6 +136,31 @@ func (b *BodyReader) Done() bool { return b.err == io.EOF }
 // Bytes returns the payload bytes returned so far (framing excluded).
 func (b *BodyReader) Bytes() int64 { return b.n }
 
+// Bypassable returns how many bytes of the body the caller may move itself
+// from the connection under the Reader (with splice(2), say), skipping the
+// Reader: the rest of a Content-Length body, once the Reader has handed
+// out every byte it buffered and holds no pending error. It is 0 otherwise
+// (other framings, bytes still buffered, the body ended or failed).
+func (b *BodyReader) Bypassable() int64 {
+	r := b.rd
+	if b.framing != Length || b.err != nil || r.r != r.w || r.pending != nil {
+		return 0
+	}
+	return b.remain
+}
+
+// Bypassed records that the caller moved n bytes of the body straight from
+// the connection (at most Bypassable), so the Reader stands after them.
+func (b *BodyReader) Bypassed(n int64) error {
+	if n < 0 || n > b.Bypassable() {
+		return fmt.Errorf("http1: %d body bytes bypassed, %d allowed", n, b.Bypassable())
+	}
+	if n > 0 {
+		b.consumed(int(n))
+	}
+	return nil
+}
+
 // consumed accounts for n payload bytes handed to the caller.
 func (b *BodyReader) consumed(n int) {
 	b.n += int64(n)
