@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/protocols/http1"
+	"github.com/sluice-proxy/sluice/splice"
 )
 
 // maxDrain bounds the request body read and dropped after an upstream
@@ -416,7 +417,17 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 		return hc.dropBody(br, rto, uc)
 	}
 	filter := ph.respBody
+	spliceAt := hc.svc.cfg.SpliceBody
+	if spliceAt == 0 {
+		spliceAt = defaultSpliceBody
+	}
+	canSplice := spliceAt > 0 && filter == nil && upFraming == http1.Length && down == http1.Length
 	for {
+		if canSplice {
+			if n := br.Bypassable(); n >= spliceAt {
+				return hc.spliceBody(s, uc, br, n, rto)
+			}
+		}
 		p, err := br.Next()
 		if err != nil && err != io.EOF {
 			hc.flush()
@@ -466,6 +477,49 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 			uc.rd.extend(hc.clock, uc.c.SetReadDeadline, rto)
 		}
 	}
+}
+
+// defaultSpliceBody is Config.SpliceBody's default.
+const defaultSpliceBody = 256 << 10
+
+// spliceBody passes the last n bytes of a Content-Length response body
+// from the upstream connection to the client with splice.Pool.CopyWith
+// (splice(2) when both are sockets), after what the head brought. The
+// body's bytes stop moving for longer than the upstream read timeout: it
+// fails, as a stalled read or write would.
+func (hc *h1conn) spliceBody(s *Session, uc *upConn, br *http1.BodyReader, n int64, rto time.Duration) error {
+	if err := hc.flush(); err != nil {
+		s.closeConn = true
+		return err
+	}
+	idle := rto
+	if idle <= 0 {
+		idle = hc.svc.to.Write
+	}
+	moved, err := splice.Default().CopyWith(hc.c, uc.c, splice.CopyOptions{Limit: n, IdleTimeout: idle})
+	s.ResponseBodyBytes += moved
+	// CopyWith moved both connections' deadlines behind the trackers.
+	uc.rd, hc.wd = lazyDeadline{}, lazyDeadline{}
+	hc.clock = time.Now()
+	if err != nil {
+		s.closeConn = true
+		var op *net.OpError
+		switch {
+		case errors.Is(err, splice.ErrIdleTimeout):
+			return wrapKind(ErrUpstreamTimeout, err)
+		case errors.Is(err, io.EOF):
+			return upstreamErr(fmt.Errorf("upstream closed %d bytes into a %d-byte body: %w", br.Bytes()+moved, br.Bytes()+n, io.ErrUnexpectedEOF))
+		case errors.As(err, &op) && op.Op == "write":
+			return wrapKind(ErrDownstreamClosed, err)
+		}
+		return upstreamErr(err)
+	}
+	if err := br.Bypassed(moved); err != nil {
+		s.closeConn = true
+		return wrapKind(ErrInternal, err)
+	}
+	hc.upBodyDone = true
+	return nil
 }
 
 // isHead reports whether method is HEAD.

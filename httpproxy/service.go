@@ -94,6 +94,14 @@ type Config struct {
 	// it ends the exchange (413 when no response has started). 0 means no
 	// bound.
 	MaxRequestBody int64
+	// SpliceBody is how many bytes of a Content-Length response body must
+	// be left, once the bytes read with the head are passed on, for the
+	// rest to move with splice(2) (splice.Pool.CopyWith) instead of through
+	// user space: 0 means 256 KiB, negative never. It applies when both
+	// connections are sockets (otherwise the copy is buffered) and no
+	// ResponseBodyFilter is set; the body then moves with one idle bound,
+	// the upstream read timeout, both ways.
+	SpliceBody int64
 	// Dial connects to peers that have no Dialer of their own; nil means a
 	// net.Dialer. Set it for upstream socket options (source address,
 	// keep-alive, buffers).
