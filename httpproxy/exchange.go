@@ -422,13 +422,34 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 		spliceAt = defaultSpliceBody
 	}
 	canSplice := spliceAt > 0 && filter == nil && upFraming == http1.Length && down == http1.Length
+	// Past what the head brought, a body that is not chunked upstream is
+	// read in large pieces straight from the connection, not through the
+	// upstream Reader's small buffer (4 KiB per read(2)).
+	direct := upFraming != http1.Chunked
+	var in *[]byte // taken at the first direct read
+	defer func() {
+		if in != nil {
+			hc.svc.bodyBufs.Put(in)
+		}
+	}()
 	for {
 		if canSplice {
 			if n := br.Bypassable(); n >= spliceAt {
 				return hc.spliceBody(s, uc, br, n, rto)
 			}
 		}
-		p, err := br.Next()
+		var p []byte
+		var err error
+		if direct && uc.r.Buffered() == 0 && !br.Done() {
+			if in == nil {
+				in = hc.svc.bodyBuf()
+			}
+			var n int
+			n, err = br.Read(*in)
+			p = (*in)[:n]
+		} else {
+			p, err = br.Next()
+		}
 		if err != nil && err != io.EOF {
 			hc.flush()
 			s.closeConn = true

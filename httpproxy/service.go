@@ -147,6 +147,10 @@ type Service struct {
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	m        *serviceMetrics
 	connPool sync.Pool // *h1conn
+	// bodyBufs holds the buffers response bodies are read into (see
+	// relayResponse): taken for one body, so an idle keep-alive connection
+	// holds none.
+	bodyBufs sync.Pool // *[]byte
 
 	draining atomic.Bool
 
@@ -330,4 +334,13 @@ func (s *Service) untrack(c *h1conn) {
 		}
 	}
 	s.mu.Unlock()
+}
+
+// bodyBuf takes a buffer from bodyBufs, making one when it is empty.
+func (s *Service) bodyBuf() *[]byte {
+	if b, ok := s.bodyBufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, flushAt)
+	return &b
 }
