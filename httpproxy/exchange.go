@@ -280,8 +280,28 @@ func (hc *h1conn) streamBody(ctx context.Context, s *Session, uc *upConn, chunke
 		return nil
 	}
 	drained := int64(0)
+	// As for response bodies (relayResponse): past what came with the
+	// head, a Content-Length body is read in large pieces.
+	direct := hc.req.Framing == http1.Length
+	var in *[]byte
+	defer func() {
+		if in != nil {
+			hc.svc.bodyBufs.Put(in)
+		}
+	}()
 	for {
-		p, err := br.Next()
+		var p []byte
+		var err error
+		if direct && hc.r.Buffered() == 0 && !br.Done() {
+			if in == nil {
+				in = hc.svc.bodyBuf()
+			}
+			var n int
+			n, err = br.Read(*in)
+			p = (*in)[:n]
+		} else {
+			p, err = br.Next()
+		}
 		if err != nil && err != io.EOF {
 			uc.c.Close()
 			return downstreamErr(err)
