@@ -280,28 +280,10 @@ func (hc *h1conn) streamBody(ctx context.Context, s *Session, uc *upConn, chunke
 		return nil
 	}
 	drained := int64(0)
-	// As for response bodies (relayResponse): past what came with the
-	// head, a Content-Length body is read in large pieces.
-	direct := hc.req.Framing == http1.Length
-	var in *[]byte
-	defer func() {
-		if in != nil {
-			hc.svc.bodyBufs.Put(in)
-		}
-	}()
+	pieces := bodyPieces{svc: hc.svc, rd: hc.r, br: br, direct: hc.req.Framing == http1.Length}
+	defer pieces.release()
 	for {
-		var p []byte
-		var err error
-		if direct && hc.r.Buffered() == 0 && !br.Done() {
-			if in == nil {
-				in = hc.svc.bodyBuf()
-			}
-			var n int
-			n, err = br.Read(*in)
-			p = (*in)[:n]
-		} else {
-			p, err = br.Next()
-		}
+		p, err := pieces.next()
 		if err != nil && err != io.EOF {
 			uc.c.Close()
 			return downstreamErr(err)
@@ -442,34 +424,15 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 		spliceAt = defaultSpliceBody
 	}
 	canSplice := spliceAt > 0 && filter == nil && upFraming == http1.Length && down == http1.Length
-	// Past what the head brought, a body that is not chunked upstream is
-	// read in large pieces straight from the connection, not through the
-	// upstream Reader's small buffer (4 KiB per read(2)).
-	direct := upFraming != http1.Chunked
-	var in *[]byte // taken at the first direct read
-	defer func() {
-		if in != nil {
-			hc.svc.bodyBufs.Put(in)
-		}
-	}()
+	pieces := bodyPieces{svc: hc.svc, rd: uc.r, br: br, direct: upFraming != http1.Chunked}
+	defer pieces.release()
 	for {
 		if canSplice {
 			if n := br.Bypassable(); n >= spliceAt {
 				return hc.spliceBody(s, uc, br, n, rto)
 			}
 		}
-		var p []byte
-		var err error
-		if direct && uc.r.Buffered() == 0 && !br.Done() {
-			if in == nil {
-				in = hc.svc.bodyBuf()
-			}
-			var n int
-			n, err = br.Read(*in)
-			p = (*in)[:n]
-		} else {
-			p, err = br.Next()
-		}
+		p, err := pieces.next()
 		if err != nil && err != io.EOF {
 			hc.flush()
 			s.closeConn = true
