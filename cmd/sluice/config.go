@@ -279,37 +279,22 @@ func keyString(path []any) string {
 // node returns the value at path, or nil when a key or index on it is
 // missing.
 func (v *validator) node(path []any) *yaml.Node {
-	n := v.root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	for _, p := range path {
-		var next *yaml.Node
-		switch p := p.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == p {
-						next = n.Content[i+1]
-						break
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && p >= 0 && p < len(n.Content) {
-				next = n.Content[p]
-			}
-		}
-		if next == nil {
-			return nil
-		}
-		n = next
+	n, _, ok := v.walk(path)
+	if !ok {
+		return nil
 	}
 	return n
 }
 
 // line finds the line of the deepest node on path that exists.
 func (v *validator) line(path []any) int {
+	_, line, _ := v.walk(path)
+	return line
+}
+
+// walk follows path from the document's root. It returns the deepest node
+// reached, the line of its key (or item), and whether all of path exists.
+func (v *validator) walk(path []any) (*yaml.Node, int, bool) {
 	n := v.root
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
@@ -329,17 +314,17 @@ func (v *validator) line(path []any) int {
 				}
 			}
 		case int:
-			if n.Kind == yaml.SequenceNode && p < len(n.Content) {
+			if n.Kind == yaml.SequenceNode && p >= 0 && p < len(n.Content) {
 				next = n.Content[p]
 				line = next.Line
 			}
 		}
 		if next == nil {
-			return line
+			return n, line, false
 		}
 		n = next
 	}
-	return line
+	return n, line, true
 }
 
 func at(path []any, more ...any) []any {
