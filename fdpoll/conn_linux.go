@@ -30,8 +30,8 @@ type Conn struct {
 }
 
 var (
-	_ net.Conn      = (*Conn)(nil)
-	_ syscall.Conn  = (*Conn)(nil)
+	_ net.Conn     = (*Conn)(nil)
+	_ syscall.Conn = (*Conn)(nil)
 )
 
 // incref takes a reference for an operation; false once c is closed.
