@@ -188,13 +188,17 @@ func (p *Poller) unregister(c *Conn) {
 	}
 }
 
-// Wrap takes over the socket of c, a *net.TCPConn or a stream
+// Wrap takes over the socket of c, a *net.TCPConn or a SOCK_STREAM
 // *net.UnixConn: it duplicates the descriptor into a Conn served by p and
 // closes c. Any other connection is returned with ErrNotSocket and left as
 // it is.
 func (p *Poller) Wrap(c net.Conn) (*Conn, error) {
-	switch c.(type) {
-	case *net.TCPConn, *net.UnixConn:
+	switch c := c.(type) {
+	case *net.TCPConn:
+	case *net.UnixConn:
+		if c.LocalAddr().Network() != "unix" { // unixgram, unixpacket
+			return nil, ErrNotSocket
+		}
 	default:
 		return nil, ErrNotSocket
 	}

@@ -4,6 +4,7 @@ package splice
 
 import (
 	"bufio"
+	"github.com/sluice-proxy/sluice/fdpoll"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -18,6 +19,9 @@ type connKind string
 const (
 	tcpKind  connKind = "tcp"
 	unixKind connKind = "unix"
+	// fdpollKind is a TCP connection whose ends are served by an
+	// fdpoll.Poller instead of Go's netpoller.
+	fdpollKind connKind = "fdpoll"
 )
 
 // socketConn is what both *net.TCPConn and *net.UnixConn offer.
@@ -34,6 +38,8 @@ func pair(t testing.TB, kind connKind) (socketConn, socketConn) {
 		return tcpPair(t)
 	case unixKind:
 		return unixPair(t, syscall.SOCK_STREAM)
+	case fdpollKind:
+		return fdpollPair(t)
 	}
 	t.Fatalf("unknown kind %q", kind)
 	return nil, nil
@@ -67,6 +73,28 @@ func tcpPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
 	}
 	t.Cleanup(func() { c.Close(); res.c.Close() })
 	return c.(*net.TCPConn), res.c.(*net.TCPConn)
+}
+
+// fdpollPair returns both ends of a loopback TCP connection, served by a
+// Poller of their own.
+func fdpollPair(t testing.TB) (*fdpoll.Conn, *fdpoll.Conn) {
+	t.Helper()
+	p, err := fdpoll.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	a, b := tcpPair(t)
+	wa, err := p.Wrap(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wb, err := p.Wrap(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { wa.Close(); wb.Close() })
+	return wa, wb
 }
 
 // unixPair returns a connected pair of Unix sockets of type typ.

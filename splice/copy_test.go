@@ -71,6 +71,7 @@ func relayThrough(t *testing.T, p *Pool, s relaySetup, data []byte) ([]byte, int
 
 var kindPairs = []struct{ src, dst connKind }{
 	{tcpKind, tcpKind}, {tcpKind, unixKind}, {unixKind, unixKind}, {unixKind, tcpKind},
+	{fdpollKind, fdpollKind}, {tcpKind, fdpollKind}, {fdpollKind, unixKind},
 }
 
 func TestCopySockets(t *testing.T) {

@@ -7,13 +7,18 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sluice-proxy/sluice/fdpoll"
 )
 
-// rawSocket returns the socket under x when x is a *net.TCPConn or a stream
-// *net.UnixConn.
+// rawSocket returns the socket under x when x is a *net.TCPConn, a stream
+// *net.UnixConn or an *fdpoll.Conn (always a stream socket).
 func rawSocket(x any) (net.Conn, syscall.RawConn, bool) {
 	switch c := x.(type) {
 	case *net.TCPConn:
+		rc, err := c.SyscallConn()
+		return c, rc, err == nil
+	case *fdpoll.Conn:
 		rc, err := c.SyscallConn()
 		return c, rc, err == nil
 	case *net.UnixConn:
