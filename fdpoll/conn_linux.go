@@ -22,8 +22,9 @@ type Conn struct {
 	laddr, raddr net.Addr
 
 	refs   atomic.Int64 // 1 while open, +1 per operation in progress; the descriptor closes at 0
-	closed atomic.Bool
-	hup    atomic.Bool // EPOLLRDHUP, EPOLLHUP or EPOLLERR seen: a read may find an end or an error
+	closed atomic.Bool  // Close was called
+	down   atomic.Bool  // closed, or the Poller is: operations fail with net.ErrClosed
+	hup    atomic.Bool  // EPOLLRDHUP, EPOLLHUP or EPOLLERR seen: a read may find an end or an error
 
 	rmu, wmu sync.Mutex // one reader and one writer at a time
 	r, w     waiter
@@ -38,7 +39,7 @@ var (
 func (c *Conn) incref() bool {
 	for {
 		n := c.refs.Load()
-		if n <= 0 || c.closed.Load() {
+		if n <= 0 || c.down.Load() {
 			return false
 		}
 		if c.refs.CompareAndSwap(n, n+1) {
@@ -66,7 +67,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	for {
-		if c.closed.Load() {
+		if c.down.Load() {
 			return 0, c.opErr("read", net.ErrClosed)
 		}
 		if c.r.expired.Load() {
@@ -74,7 +75,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 		}
 		s := c.r.seq.Load()
 		if s == c.r.idle {
-			c.r.wait(s, &c.closed)
+			c.r.wait(s, &c.down)
 			continue
 		}
 		n, errno := rawIO(unix.SYS_READ, c.fd, b)
@@ -112,7 +113,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	defer c.wmu.Unlock()
 	nn := 0
 	for {
-		if c.closed.Load() {
+		if c.down.Load() {
 			return nn, c.opErr("write", net.ErrClosed)
 		}
 		if c.w.expired.Load() {
@@ -120,7 +121,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		}
 		s := c.w.seq.Load()
 		if s == c.w.idle {
-			c.w.wait(s, &c.closed)
+			c.w.wait(s, &c.down)
 			continue
 		}
 		n, errno := rawIO(unix.SYS_WRITE, c.fd, b[nn:])
@@ -158,6 +159,7 @@ func (c *Conn) Close() error {
 	if c.closed.Swap(true) {
 		return c.opErr("close", net.ErrClosed)
 	}
+	c.down.Store(true)
 	c.p.unregister(c)
 	c.r.interrupt()
 	c.w.interrupt()
@@ -192,7 +194,7 @@ func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
 
 // SetDeadline sets both deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
-	if c.closed.Load() {
+	if c.down.Load() {
 		return c.opErr("set", net.ErrClosed)
 	}
 	c.r.setDeadline(t)
@@ -202,7 +204,7 @@ func (c *Conn) SetDeadline(t time.Time) error {
 
 // SetReadDeadline sets the deadline for reads, including one in progress.
 func (c *Conn) SetReadDeadline(t time.Time) error {
-	if c.closed.Load() {
+	if c.down.Load() {
 		return c.opErr("set", net.ErrClosed)
 	}
 	c.r.setDeadline(t)
@@ -211,7 +213,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 
 // SetWriteDeadline sets the deadline for writes, including one in progress.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
-	if c.closed.Load() {
+	if c.down.Load() {
 		return c.opErr("set", net.ErrClosed)
 	}
 	c.w.setDeadline(t)
@@ -269,7 +271,7 @@ func (c *Conn) rawWait(mu *sync.Mutex, w *waiter, op string, f func(fd uintptr) 
 	mu.Lock()
 	defer mu.Unlock()
 	for {
-		if c.closed.Load() {
+		if c.down.Load() {
 			return c.opErr(op, net.ErrClosed)
 		}
 		if w.expired.Load() {
@@ -280,6 +282,6 @@ func (c *Conn) rawWait(mu *sync.Mutex, w *waiter, op string, f func(fd uintptr) 
 			return nil
 		}
 		w.idle = s
-		w.wait(s, &c.closed)
+		w.wait(s, &c.down)
 	}
 }

@@ -257,3 +257,27 @@ func TestWrapRefusesOthers(t *testing.T) {
 		t.Fatalf("Wrap(net.Pipe) = %v, want ErrNotSocket", err)
 	}
 }
+
+// TestPollerCloseEndsConns checks that closing the Poller ends a read
+// parked on one of its Conns instead of leaving it waiting for ever.
+func TestPollerCloseEndsConns(t *testing.T) {
+	p, err := fdpoll.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := wrappedPair(t, p)
+	defer a.Close()
+	defer b.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Read(make([]byte, 10))
+		done <- err
+	}()
+	p.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after Poller.Close: %v", err)
+	}
+	if _, err := b.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("write after Poller.Close: %v", err)
+	}
+}

@@ -60,8 +60,9 @@ func New() (*Poller, error) {
 	return p, nil
 }
 
-// Close stops the Poller. Conns wrapped by it must be closed first; their
-// reads and writes fail once the Poller is gone.
+// Close stops the Poller. The Conns still open fail their reads and writes
+// with net.ErrClosed from then on; they must still be closed to release
+// their descriptors.
 func (p *Poller) Close() error {
 	if p.closed.Swap(true) {
 		return nil
@@ -74,6 +75,7 @@ func (p *Poller) Close() error {
 	p.mu.Unlock()
 	for _, c := range conns {
 		if c != nil {
+			c.down.Store(true)
 			c.r.interrupt()
 			c.w.interrupt()
 		}

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"github.com/sluice-proxy/sluice/fdpoll"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -111,6 +113,19 @@ func (h *proxyHarness) request(t *testing.T) map[string]string {
 	}
 }
 
+// testPoller returns an fdpoll.Poller closed at the end of the test.
+// SLUICE_TEST_FDPOLL=1 runs every startService test with one (.ci/run
+// does), so the whole suite covers both ways of serving sockets.
+func testPoller(t *testing.T) *fdpoll.Poller {
+	t.Helper()
+	pl, err := fdpoll.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pl.Close() })
+	return pl
+}
+
 func startService(t *testing.T, p Proxy, cfg Config) *proxyHarness {
 	t.Helper()
 	reg := prometheus.NewRegistry()
@@ -125,6 +140,9 @@ func startService(t *testing.T, p Proxy, cfg Config) *proxyHarness {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(logSink{logs})
 		cfg.AccessLog = true
+	}
+	if cfg.Poller == nil && os.Getenv("SLUICE_TEST_FDPOLL") != "" {
+		cfg.Poller = testPoller(t)
 	}
 	svc, err := New(p, cfg)
 	if err != nil {

@@ -182,6 +182,7 @@ func (hc *h1conn) connect(ctx context.Context, peer *Peer) (*upConn, bool, error
 		}
 		return nil, false, wrapKind(ErrConnect, fmt.Errorf("%s: %w", peer.Addr, err))
 	}
+	c = svc.adopt(c)
 	uc := &upConn{c: c, raw: rawConnOf(c), r: http1.NewReader(c, svc.cfg.Limits), key: key, uses: 1}
 	return uc, false, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sluice-proxy/sluice/fdpoll"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -131,6 +132,12 @@ type Config struct {
 	Logger *slog.Logger
 	// AccessLog logs one line per request to Logger.
 	AccessLog bool
+	// Poller, when set, serves the TCP and Unix sockets the Service accepts
+	// (in Serve) and dials (through Dial) from an epoll set of its own
+	// instead of Go's netpoller: readers woken in the order their sockets
+	// became ready, and no read that finds nothing after a short one (see
+	// package fdpoll). Share one Poller per process.
+	Poller *fdpoll.Poller
 }
 
 // Service is an HTTP proxy: it serves HTTP/1.x on any stream, runs every
@@ -211,6 +218,7 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 		Filter:   s.cfg.Filter,
 		Handler: func(ctx context.Context, c net.Conn, d *vstream.Digest, release func()) {
 			defer release()
+			c = s.adopt(c)
 			if pin := s.cfg.ProxyIn; pin != nil {
 				pc, rel, reason, err := pin.Admit(ctx, c, d, s.cfg.Filter)
 				if err != nil {
@@ -241,6 +249,19 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	s.servers[srv] = struct{}{}
 	s.mu.Unlock()
 	return srv.Serve(ctx)
+}
+
+// adopt moves c to the configured Poller when c is a socket it can take;
+// otherwise, or when that fails, c is served as it is.
+func (s *Service) adopt(c net.Conn) net.Conn {
+	if s.cfg.Poller == nil {
+		return c
+	}
+	pc, err := s.cfg.Poller.Wrap(c)
+	if err != nil {
+		return c
+	}
+	return pc
 }
 
 // ServeStream serves HTTP/1.x on one stream until the client or the

@@ -26,6 +26,7 @@ type httpSection struct {
 	Filter            filterSection       `yaml:"filter"`
 	Health            *healthSection      `yaml:"health"`
 	Socket            socketSection       `yaml:"socket"`
+	Poller            string              `yaml:"poller"`
 }
 
 type httpRouteSection struct {
@@ -67,6 +68,10 @@ type HTTPConfig struct {
 	Forwarded     bool
 	AccessLog     bool
 	Health        *HealthConfig
+	// Poller is how the service's sockets wait: "own" (the default: an
+	// fdpoll.Poller shared by the process, where the platform has one) or
+	// "go" (Go's netpoller).
+	Poller string
 	FilterConfig
 	SocketConfig
 }
@@ -122,6 +127,13 @@ func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, 
 	}
 	if h.Balance == "" {
 		h.Balance = "round_robin"
+	}
+	switch h.Poller = s.Poller; h.Poller {
+	case "":
+		h.Poller = "own"
+	case "own", "go":
+	default:
+		return nil, v.fail(at(p, "poller"), "unknown poller %q (own, go)", s.Poller)
 	}
 	if !balancePolicies[h.Balance] {
 		return nil, v.fail(at(p, "balance"), "unknown policy %q (round_robin, random, least_conn, hash)", h.Balance)

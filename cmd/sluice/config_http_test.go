@@ -144,6 +144,7 @@ func TestHTTPConfigErrors(t *testing.T) {
 		{"route without upstreams", head + "    routes:\n      - host: a.example\n", "x.yaml:5: http[0].routes[0].upstreams: required: the service has no upstreams"},
 		{"no upstreams no routes", head, "x.yaml:2: http[0].upstreams: at least one upstream is required"},
 		{"bad balance", head + up + "    balance: fastest\n", `x.yaml:5: http[0].balance: unknown policy "fastest"`},
+		{"bad poller", head + up + "    poller: io_uring\n", `x.yaml:5: http[0].poller: unknown poller "io_uring" (own, go)`},
 		{"bad route balance", head + up + "    routes:\n      - path_prefix: /x\n        upstreams: [{addr: \"127.0.0.1:3\"}]\n        balance: sticky\n", "x.yaml:8: http[0].routes[0].balance: unknown policy"},
 		{"route balance without upstreams", head + up + "    routes:\n      - path_prefix: /x\n        balance: random\n", "x.yaml:7: http[0].routes[0].balance: a route without upstreams"},
 		{"bad header name", head + up + "    set_request_headers:\n      \"X Proxy\": sluice\n", `x.yaml:6: http[0].set_request_headers.X Proxy: invalid header name "X Proxy"`},

@@ -122,6 +122,7 @@ http:
     listen: ["127.0.0.1:0"]
     upstreams: [{addr: %[4]q}, {addr: %[1]q}]
     max_retries: 0
+    poller: go
   - name: slow
     listen: ["127.0.0.1:0"]
     upstreams: [{addr: %[5]q}]

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/sluice-proxy/sluice/fdpoll"
 	"net"
 
 	"github.com/sluice-proxy/sluice/httpproxy"
@@ -50,7 +51,12 @@ func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http %s: %w", hc.Name, err)
 	}
+	var poller *fdpoll.Poller
+	if hc.Poller == "own" {
+		poller = a.sharedPoller()
+	}
 	s.svc, err = httpproxy.New(s.router, httpproxy.Config{
+		Poller:        poller,
 		Name:          hc.Name,
 		Timeouts:      hc.Timeouts,
 		Pool:          a.httpPool,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sluice-proxy/sluice/fdpoll"
 	"io"
 	"log/slog"
 	"net"
@@ -39,6 +40,10 @@ type app struct {
 	httpMetrics *httpproxy.Metrics
 	httpPool    *httpproxy.Pool
 	httpHealthy *prometheus.GaugeVec
+	// poller serves the sockets of http: services with poller: own; made
+	// by the first of them, nil where the platform has none.
+	poller     *fdpoll.Poller
+	pollerDone bool
 
 	services     []*tcpService
 	udpServices  []*udpService
@@ -49,6 +54,20 @@ type app struct {
 	healthCtx    context.Context
 	healthCancel context.CancelFunc
 	wg           sync.WaitGroup
+}
+
+// sharedPoller returns the process's fdpoll.Poller, starting it on first
+// use; nil (Go's netpoller serves) where the platform has none.
+func (a *app) sharedPoller() *fdpoll.Poller {
+	if !a.pollerDone {
+		a.pollerDone = true
+		p, err := fdpoll.New()
+		if err != nil {
+			a.log.Info("poller: own is not available here, using Go's netpoller", "error", err)
+		}
+		a.poller = p
+	}
+	return a.poller
 }
 
 // newLogger builds the process logger from the log section.
@@ -161,6 +180,9 @@ func (a *app) closeListeners() {
 	if a.httpPool != nil {
 		a.httpPool.Close()
 	}
+	if a.poller != nil {
+		a.poller.Close()
+	}
 	if a.metricsL != nil {
 		a.metricsL.Close()
 	}
@@ -203,6 +225,9 @@ func (a *app) shutdown(grace time.Duration) {
 	}
 	wg.Wait()
 	a.httpPool.Close()
+	if a.poller != nil {
+		a.poller.Close()
+	}
 	a.healthCancel()
 	if a.metricsS != nil {
 		a.metricsS.Close()
