@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"github.com/sluice-proxy/sluice/fdpoll"
 	"io"
 	"log"
 	"net"
@@ -54,7 +55,26 @@ func (p httpOnePeer) UpstreamPeer(context.Context, *httpproxy.Session) (*httppro
 // its address.
 func startHTTPProxy(b *testing.B, upstream string) string {
 	b.Helper()
-	svc, err := httpproxy.New(httpOnePeer{&httpproxy.Peer{Addr: upstream}}, httpproxy.Config{Name: "bench"})
+	return startHTTPProxyWith(b, upstream, httpproxy.Config{Name: "bench"})
+}
+
+// startHTTPProxyFdpoll is startHTTPProxy with the sockets served by an
+// fdpoll.Poller, as cmd/sluice serves them by default.
+func startHTTPProxyFdpoll(b *testing.B, upstream string) string {
+	b.Helper()
+	pl, err := fdpoll.New()
+	if err != nil {
+		b.Skip(err)
+	}
+	b.Cleanup(func() { pl.Close() })
+	return startHTTPProxyWith(b, upstream, httpproxy.Config{Name: "bench", Poller: pl})
+}
+
+// startHTTPProxyWith runs an httpproxy.Service with cfg in front of
+// upstream and returns its address.
+func startHTTPProxyWith(b *testing.B, upstream string, cfg httpproxy.Config) string {
+	b.Helper()
+	svc, err := httpproxy.New(httpOnePeer{&httpproxy.Peer{Addr: upstream}}, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -190,6 +210,10 @@ func BenchmarkHTTPDirect(b *testing.B) { benchGets(b, httpOrigin(b)) }
 // iteration, over a kept-alive client connection and a pooled upstream one.
 func BenchmarkHTTPProxy(b *testing.B) { benchGets(b, startHTTPProxy(b, httpOrigin(b))) }
 
+// BenchmarkHTTPProxyFdpoll is BenchmarkHTTPProxy with the proxy's sockets
+// served by an fdpoll.Poller.
+func BenchmarkHTTPProxyFdpoll(b *testing.B) { benchGets(b, startHTTPProxyFdpoll(b, httpOrigin(b))) }
+
 // BenchmarkHTTPReverseProxy is the same through httputil.ReverseProxy.
 func BenchmarkHTTPReverseProxy(b *testing.B) { benchGets(b, startReverseProxy(b, httpOrigin(b))) }
 
@@ -199,6 +223,12 @@ func BenchmarkHTTPDirectParallel(b *testing.B) { benchGetsParallel(b, httpOrigin
 // BenchmarkHTTPProxyParallel is BenchmarkHTTPProxy over 50 connections.
 func BenchmarkHTTPProxyParallel(b *testing.B) {
 	benchGetsParallel(b, startHTTPProxy(b, httpOrigin(b)))
+}
+
+// BenchmarkHTTPProxyFdpollParallel is BenchmarkHTTPProxyFdpoll over 50
+// connections.
+func BenchmarkHTTPProxyFdpollParallel(b *testing.B) {
+	benchGetsParallel(b, startHTTPProxyFdpoll(b, httpOrigin(b)))
 }
 
 // BenchmarkHTTPReverseProxyParallel is BenchmarkHTTPReverseProxy over 50

@@ -35,11 +35,14 @@ var (
 	_ syscall.Conn = (*Conn)(nil)
 )
 
+// isDown reports whether c or its Poller is closed.
+func (c *Conn) isDown() bool { return c.down.Load() || c.p.closed.Load() }
+
 // incref takes a reference for an operation; false once c is closed.
 func (c *Conn) incref() bool {
 	for {
 		n := c.refs.Load()
-		if n <= 0 || c.down.Load() {
+		if n <= 0 || c.isDown() {
 			return false
 		}
 		if c.refs.CompareAndSwap(n, n+1) {
@@ -67,7 +70,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	for {
-		if c.down.Load() {
+		if c.isDown() {
 			return 0, c.opErr("read", net.ErrClosed)
 		}
 		if c.r.expired.Load() {
@@ -75,7 +78,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 		}
 		s := c.r.seq.Load()
 		if s == c.r.idle {
-			c.r.wait(s, &c.down)
+			c.r.wait(s)
 			continue
 		}
 		n, errno := rawIO(unix.SYS_READ, c.fd, b)
@@ -113,7 +116,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	defer c.wmu.Unlock()
 	nn := 0
 	for {
-		if c.down.Load() {
+		if c.isDown() {
 			return nn, c.opErr("write", net.ErrClosed)
 		}
 		if c.w.expired.Load() {
@@ -121,7 +124,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		}
 		s := c.w.seq.Load()
 		if s == c.w.idle {
-			c.w.wait(s, &c.down)
+			c.w.wait(s)
 			continue
 		}
 		n, errno := rawIO(unix.SYS_WRITE, c.fd, b[nn:])
@@ -194,7 +197,7 @@ func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
 
 // SetDeadline sets both deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
-	if c.down.Load() {
+	if c.isDown() {
 		return c.opErr("set", net.ErrClosed)
 	}
 	c.r.setDeadline(t)
@@ -204,7 +207,7 @@ func (c *Conn) SetDeadline(t time.Time) error {
 
 // SetReadDeadline sets the deadline for reads, including one in progress.
 func (c *Conn) SetReadDeadline(t time.Time) error {
-	if c.down.Load() {
+	if c.isDown() {
 		return c.opErr("set", net.ErrClosed)
 	}
 	c.r.setDeadline(t)
@@ -213,7 +216,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 
 // SetWriteDeadline sets the deadline for writes, including one in progress.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
-	if c.down.Load() {
+	if c.isDown() {
 		return c.opErr("set", net.ErrClosed)
 	}
 	c.w.setDeadline(t)
@@ -271,7 +274,7 @@ func (c *Conn) rawWait(mu *sync.Mutex, w *waiter, op string, f func(fd uintptr) 
 	mu.Lock()
 	defer mu.Unlock()
 	for {
-		if c.down.Load() {
+		if c.isDown() {
 			return c.opErr(op, net.ErrClosed)
 		}
 		if w.expired.Load() {
@@ -282,6 +285,6 @@ func (c *Conn) rawWait(mu *sync.Mutex, w *waiter, op string, f func(fd uintptr) 
 			return nil
 		}
 		w.idle = s
-		w.wait(s, &c.down)
+		w.wait(s)
 	}
 }

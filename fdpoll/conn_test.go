@@ -281,3 +281,36 @@ func TestPollerCloseEndsConns(t *testing.T) {
 		t.Fatalf("write after Poller.Close: %v", err)
 	}
 }
+
+// TestRoundTripAllocatesNothing checks that a request and its echo over
+// wrapped sockets allocate nothing once running.
+func TestRoundTripAllocatesNothing(t *testing.T) {
+	p := newPoller(t)
+	a, b := wrappedPair(t, p)
+	defer a.Close()
+	defer b.Close()
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			if _, err := io.ReadFull(b, buf); err != nil {
+				return
+			}
+			if _, err := b.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	roundTrip := func() {
+		if _, err := a.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(a, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roundTrip()
+	if n := testing.AllocsPerRun(200, roundTrip); n != 0 {
+		t.Fatalf("%v allocations per round trip", n)
+	}
+}

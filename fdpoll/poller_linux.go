@@ -13,24 +13,35 @@ import (
 // batch is the most readiness events taken from the kernel at once.
 const batch = 256
 
-// Poller is an epoll set serving the Conns wrapped by it. One goroutine
-// waits on the set, parked in Go's netpoller, and wakes the Conns' readers
-// and writers in the order their sockets became ready. A Poller is safe for
-// concurrent use; one per process is enough.
+// kickTag marks the eventfd's events in the set.
+const kickTag = -1
+
+// Poller is an epoll set serving the Conns wrapped by it. The goroutines
+// waiting on its Conns take turns waiting on the set (see waiter.wait),
+// parked in Go's netpoller, and wake each other in the order their sockets
+// became ready. A Poller is safe for concurrent use; one per process is
+// enough.
 type Poller struct {
-	epfd int
-	epf  *os.File // epfd, registered with Go's netpoller
+	epfd   int
+	epf    *os.File // epfd, registered with Go's netpoller
+	rc     syscall.RawConn
+	wakefd int // eventfd in the set: kicks the leader out of its wait
 
-	mu    sync.Mutex
-	conns []*Conn  // by slot; nil where free
-	free  []uint32 // free slots
-	gen   uint32   // generation stamped on the next registration
-
+	leader atomic.Bool // a goroutine is waiting in the set
 	closed atomic.Bool
-	done   chan struct{}
 
-	events []unix.EpollEvent // owned by the loop goroutine
-	woken  []*waiter         // owned by the loop goroutine
+	mu        sync.Mutex
+	conns     []*Conn   // by slot; nil where free
+	free      []uint32  // free slots
+	gen       uint32    // generation stamped on the next registration
+	followers []*waiter // goroutines parked until an edge or their turn to lead
+
+	// Owned by the leader.
+	events []unix.EpollEvent
+	woken  []*waiter
+	lw     *waiter // the leader's waiter and the seq it waits past
+	ls     uint32
+	leadFn func(uintptr) bool // p.leadStep, bound once
 }
 
 // New starts a Poller.
@@ -40,7 +51,7 @@ func New() (*Poller, error) {
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
 	// The set is itself pollable: non-blocking and registered with Go's
-	// netpoller, its goroutine parks like one waiting on a socket.
+	// netpoller, its leader parks like a goroutine waiting on a socket.
 	if err := unix.SetNonblock(epfd, true); err != nil {
 		unix.Close(epfd)
 		return nil, os.NewSyscallError("fcntl", err)
@@ -48,15 +59,23 @@ func New() (*Poller, error) {
 	p := &Poller{
 		epfd:   epfd,
 		epf:    os.NewFile(uintptr(epfd), "fdpoll"),
-		done:   make(chan struct{}),
 		events: make([]unix.EpollEvent, batch),
 	}
-	rc, err := p.epf.SyscallConn()
-	if err != nil {
+	p.leadFn = p.leadStep
+	if p.rc, err = p.epf.SyscallConn(); err != nil {
 		p.epf.Close()
 		return nil, err
 	}
-	go p.loop(rc)
+	if p.wakefd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		p.epf.Close()
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: kickTag}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, p.wakefd, &ev); err != nil {
+		unix.Close(p.wakefd)
+		p.epf.Close()
+		return nil, os.NewSyscallError("epoll_ctl", err)
+	}
 	return p, nil
 }
 
@@ -64,15 +83,16 @@ func New() (*Poller, error) {
 // with net.ErrClosed from then on; they must still be closed to release
 // their descriptors.
 func (p *Poller) Close() error {
+	p.mu.Lock()
 	if p.closed.Swap(true) {
+		p.mu.Unlock()
 		return nil
 	}
-	err := p.epf.Close() // wakes the loop, which then returns
-	<-p.done
-	p.mu.Lock()
+	unix.Close(p.wakefd)
 	conns := p.conns
 	p.conns = nil
 	p.mu.Unlock()
+	err := p.epf.Close() // a leader waiting in the set returns
 	for _, c := range conns {
 		if c != nil {
 			c.down.Store(true)
@@ -83,27 +103,82 @@ func (p *Poller) Close() error {
 	return err
 }
 
-// loop is the Poller's goroutine: it takes the ready events from the set
-// until it is empty, then parks in Go's netpoller until the set is
-// readable again.
-func (p *Poller) loop(rc syscall.RawConn) {
-	defer close(p.done)
-	rc.Read(func(uintptr) bool {
-		for !p.closed.Load() {
-			n, err := unix.EpollWait(p.epfd, p.events, 0)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil || n <= 0 {
-				return false
-			}
-			p.dispatch(p.events[:n])
-			if n < len(p.events) {
-				return false
-			}
+// kick makes the leader's wait in the set return.
+func (p *Poller) kick() {
+	p.mu.Lock()
+	if !p.closed.Load() {
+		one := [8]byte{1}
+		unix.Write(p.wakefd, one[:])
+	}
+	p.mu.Unlock()
+}
+
+// lead waits in the set for w's own event (seq past s), handing every other
+// event to its Conn's waiters meanwhile. The caller holds p.leader.
+func (p *Poller) lead(w *waiter, s uint32) {
+	w.leading.Store(true)
+	p.lw, p.ls = w, s
+	p.rc.Read(p.leadFn)
+	p.lw = nil
+	w.leading.Store(false)
+}
+
+// leadStep takes what is ready until the leader's own event has come
+// (true) or nothing is left (false: park in Go's netpoller until the set is
+// readable).
+func (p *Poller) leadStep(uintptr) bool {
+	for {
+		if p.lw.done(p.ls) {
+			return true
 		}
-		return true
-	})
+		n, err := unix.EpollWait(p.epfd, p.events, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			return false
+		}
+		p.dispatch(p.events[:n])
+	}
+}
+
+// promote wakes a parked follower to lead, if any. Followers not parked
+// (about to park, or just woken) look at p.leader themselves.
+func (p *Poller) promote() {
+	var f *waiter
+	p.mu.Lock()
+	for _, x := range p.followers {
+		if x.parked.Swap(false) {
+			f = x
+			break
+		}
+	}
+	p.mu.Unlock()
+	if f != nil {
+		f.ch <- struct{}{}
+	}
+}
+
+// follow lists w among the goroutines parked for an edge or a turn to lead.
+func (p *Poller) follow(w *waiter) {
+	p.mu.Lock()
+	w.fidx = len(p.followers)
+	p.followers = append(p.followers, w)
+	p.mu.Unlock()
+}
+
+// unfollow takes w off the list.
+func (p *Poller) unfollow(w *waiter) {
+	p.mu.Lock()
+	if i := w.fidx; i >= 0 {
+		last := len(p.followers) - 1
+		p.followers[i] = p.followers[last]
+		p.followers[i].fidx = i
+		p.followers[last] = nil
+		p.followers = p.followers[:last]
+		w.fidx = -1
+	}
+	p.mu.Unlock()
 }
 
 // dispatch records each event on its Conn and wakes the goroutines parked
@@ -114,6 +189,11 @@ func (p *Poller) dispatch(evs []unix.EpollEvent) {
 	for i := range evs {
 		ev := &evs[i]
 		slot := int(ev.Fd)
+		if slot == kickTag {
+			var buf [8]byte
+			unix.Read(p.wakefd, buf[:]) // reset the counter
+			continue
+		}
 		if slot < 0 || slot >= len(p.conns) {
 			continue
 		}
@@ -234,8 +314,8 @@ func (p *Poller) newConn(fd int, laddr, raddr net.Addr) (*Conn, error) {
 	}
 	c := &Conn{p: p, fd: fd, laddr: laddr, raddr: raddr}
 	c.refs.Store(1)
-	c.r.init()
-	c.w.init()
+	c.r.init(p, &c.down)
+	c.w.init(p, &c.down)
 	if err := p.register(c); err != nil {
 		return nil, err
 	}
