@@ -27,8 +27,9 @@ type Poller struct {
 	rc     syscall.RawConn
 	wakefd int // eventfd in the set: kicks the leader out of its wait
 
-	leader atomic.Bool // a goroutine is waiting in the set
-	closed atomic.Bool
+	leader  atomic.Bool            // a goroutine is waiting in the set
+	handoff atomic.Pointer[waiter] // a follower woken to lead next, until it runs
+	closed  atomic.Bool
 
 	mu        sync.Mutex
 	conns     []*Conn   // by slot; nil where free
@@ -142,21 +143,30 @@ func (p *Poller) leadStep(uintptr) bool {
 	}
 }
 
-// promote wakes a parked follower to lead, if any. Followers not parked
-// (about to park, or just woken) look at p.leader themselves.
+// promote wakes a parked follower to lead, if any and if none is on its way
+// already. Followers not parked (about to park, or just woken) look at
+// p.leader themselves.
 func (p *Poller) promote() {
-	var f *waiter
-	p.mu.Lock()
-	for _, x := range p.followers {
-		if x.parked.Swap(false) {
-			f = x
-			break
-		}
+	if p.handoff.Load() != nil {
+		return
 	}
+	p.mu.Lock()
+	f := p.parkedFollower()
 	p.mu.Unlock()
 	if f != nil {
 		f.ch <- struct{}{}
 	}
+}
+
+// parkedFollower takes a parked follower's token slot (the caller must send
+// it the token), or returns nil. p.mu is held.
+func (p *Poller) parkedFollower() *waiter {
+	for _, x := range p.followers {
+		if x.parked.Swap(false) {
+			return x
+		}
+	}
+	return nil
 }
 
 // follow lists w among the goroutines parked for an edge or a turn to lead.
@@ -212,7 +222,19 @@ func (p *Poller) dispatch(evs []unix.EpollEvent) {
 			woken = append(woken, &c.w)
 		}
 	}
+	// When the leader's own event is in this batch it is about to leave:
+	// the next leader is woken now, ahead of the batch, so that waking it
+	// later does not push the batch's first goroutine to the back.
+	var next *waiter
+	if p.lw != nil && p.lw.seq.Load() != p.ls && p.handoff.Load() == nil {
+		if next = p.parkedFollower(); next != nil {
+			p.handoff.Store(next)
+		}
+	}
 	p.mu.Unlock()
+	if next != nil {
+		next.wake()
+	}
 	if len(woken) > 0 {
 		// The Go scheduler runs the goroutine woken last first (it takes
 		// the "run next" slot) and the others in the order they were

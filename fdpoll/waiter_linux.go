@@ -96,6 +96,7 @@ func (w *waiter) wait(s uint32) {
 		} else {
 			<-w.ch
 		}
+		p.handoff.CompareAndSwap(w, nil)
 		p.unfollow(w)
 		followed = true
 	}
