@@ -103,6 +103,17 @@ var managedHeaders = []string{
 	"content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
 }
 
+// poller checks a poller: value; "" gives def.
+func (v *validator) poller(p []any, s, def string) (string, error) {
+	switch s {
+	case "":
+		return def, nil
+	case "own", "go":
+		return s, nil
+	}
+	return "", v.fail(p, "unknown poller %q (own, go)", s)
+}
+
 func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, error) {
 	h := &HTTPConfig{Name: s.Name, Balance: s.Balance, AccessLog: accessLog,
 		XForwardedFor: s.XForwardedFor, Forwarded: s.Forwarded}
@@ -128,12 +139,8 @@ func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, 
 	if h.Balance == "" {
 		h.Balance = "round_robin"
 	}
-	switch h.Poller = s.Poller; h.Poller {
-	case "":
-		h.Poller = "own"
-	case "own", "go":
-	default:
-		return nil, v.fail(at(p, "poller"), "unknown poller %q (own, go)", s.Poller)
+	if h.Poller, err = v.poller(at(p, "poller"), s.Poller, "own"); err != nil {
+		return nil, err
 	}
 	if !balancePolicies[h.Balance] {
 		return nil, v.fail(at(p, "balance"), "unknown policy %q (round_robin, random, least_conn, hash)", h.Balance)
