@@ -16,7 +16,7 @@ import (
 // Conn is a stream socket served by a Poller. It is a net.Conn with
 // half-close and a syscall.RawConn; it is safe for concurrent use.
 type Conn struct {
-	p            *Poller
+	p            *set
 	fd           int
 	slot, gen    uint32
 	laddr, raddr net.Addr

@@ -3,6 +3,7 @@ package fdpoll
 import (
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,12 +17,51 @@ const batch = 256
 // kickTag marks the eventfd's events in the set.
 const kickTag = -1
 
-// Poller is an epoll set serving the Conns wrapped by it. The goroutines
-// waiting on its Conns take turns waiting on the set (see waiter.wait),
-// parked in Go's netpoller, and wake each other in the order their sockets
-// became ready. A Poller is safe for concurrent use; one per process is
-// enough.
+// Poller serves the Conns wrapped by it from epoll sets of its own: one per
+// CPU the Go scheduler uses (GOMAXPROCS when New runs), each taking every
+// n-th connection, so that waiters on different sets share no lock. A
+// Poller is safe for concurrent use; one per process is enough.
 type Poller struct {
+	sets   []*set
+	next   atomic.Uint32
+	closed atomic.Bool
+}
+
+// New starts a Poller with GOMAXPROCS epoll sets.
+func New() (*Poller, error) {
+	n := runtime.GOMAXPROCS(0)
+	p := &Poller{sets: make([]*set, 0, n)}
+	for i := 0; i < n; i++ {
+		s, err := newSet()
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.sets = append(p.sets, s)
+	}
+	return p, nil
+}
+
+// Close stops the Poller. The Conns still open fail their reads and writes
+// with net.ErrClosed from then on; they must still be closed to release
+// their descriptors.
+func (p *Poller) Close() error {
+	if p.closed.Swap(true) {
+		return nil
+	}
+	var first error
+	for _, s := range p.sets {
+		if err := s.close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// set is one epoll set and the Conns it serves. The goroutines waiting on
+// its Conns take turns waiting on the set (see waiter.wait), parked in Go's
+// netpoller, and wake each other in the order their sockets became ready.
+type set struct {
 	epfd   int
 	epf    *os.File // epfd, registered with Go's netpoller
 	rc     syscall.RawConn
@@ -45,8 +85,8 @@ type Poller struct {
 	leadFn func(uintptr) bool // p.leadStep, bound once
 }
 
-// New starts a Poller.
-func New() (*Poller, error) {
+// newSet starts an epoll set.
+func newSet() (*set, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
@@ -57,7 +97,7 @@ func New() (*Poller, error) {
 		unix.Close(epfd)
 		return nil, os.NewSyscallError("fcntl", err)
 	}
-	p := &Poller{
+	p := &set{
 		epfd:   epfd,
 		epf:    os.NewFile(uintptr(epfd), "fdpoll"),
 		events: make([]unix.EpollEvent, batch),
@@ -80,10 +120,8 @@ func New() (*Poller, error) {
 	return p, nil
 }
 
-// Close stops the Poller. The Conns still open fail their reads and writes
-// with net.ErrClosed from then on; they must still be closed to release
-// their descriptors.
-func (p *Poller) Close() error {
+// close stops the set; its Conns fail from then on.
+func (p *set) close() error {
 	p.mu.Lock()
 	if p.closed.Swap(true) {
 		p.mu.Unlock()
@@ -105,7 +143,7 @@ func (p *Poller) Close() error {
 }
 
 // kick makes the leader's wait in the set return.
-func (p *Poller) kick() {
+func (p *set) kick() {
 	p.mu.Lock()
 	if !p.closed.Load() {
 		one := [8]byte{1}
@@ -116,7 +154,7 @@ func (p *Poller) kick() {
 
 // lead waits in the set for w's own event (seq past s), handing every other
 // event to its Conn's waiters meanwhile. The caller holds p.leader.
-func (p *Poller) lead(w *waiter, s uint32) {
+func (p *set) lead(w *waiter, s uint32) {
 	w.leading.Store(true)
 	p.lw, p.ls = w, s
 	p.rc.Read(p.leadFn)
@@ -127,7 +165,7 @@ func (p *Poller) lead(w *waiter, s uint32) {
 // leadStep takes what is ready until the leader's own event has come
 // (true) or nothing is left (false: park in Go's netpoller until the set is
 // readable).
-func (p *Poller) leadStep(uintptr) bool {
+func (p *set) leadStep(uintptr) bool {
 	for {
 		if p.lw.done(p.ls) {
 			return true
@@ -146,7 +184,7 @@ func (p *Poller) leadStep(uintptr) bool {
 // promote wakes a parked follower to lead, if any and if none is on its way
 // already. Followers not parked (about to park, or just woken) look at
 // p.leader themselves.
-func (p *Poller) promote() {
+func (p *set) promote() {
 	if p.handoff.Load() != nil {
 		return
 	}
@@ -160,7 +198,7 @@ func (p *Poller) promote() {
 
 // parkedFollower takes a parked follower's token slot (the caller must send
 // it the token), or returns nil. p.mu is held.
-func (p *Poller) parkedFollower() *waiter {
+func (p *set) parkedFollower() *waiter {
 	for _, x := range p.followers {
 		if x.parked.Swap(false) {
 			return x
@@ -170,7 +208,7 @@ func (p *Poller) parkedFollower() *waiter {
 }
 
 // follow lists w among the goroutines parked for an edge or a turn to lead.
-func (p *Poller) follow(w *waiter) {
+func (p *set) follow(w *waiter) {
 	p.mu.Lock()
 	w.fidx = len(p.followers)
 	p.followers = append(p.followers, w)
@@ -178,7 +216,7 @@ func (p *Poller) follow(w *waiter) {
 }
 
 // unfollow takes w off the list.
-func (p *Poller) unfollow(w *waiter) {
+func (p *set) unfollow(w *waiter) {
 	p.mu.Lock()
 	if i := w.fidx; i >= 0 {
 		last := len(p.followers) - 1
@@ -193,7 +231,7 @@ func (p *Poller) unfollow(w *waiter) {
 
 // dispatch records each event on its Conn and wakes the goroutines parked
 // on them, oldest event first.
-func (p *Poller) dispatch(evs []unix.EpollEvent) {
+func (p *set) dispatch(evs []unix.EpollEvent) {
 	woken := p.woken[:0]
 	p.mu.Lock()
 	for i := range evs {
@@ -249,7 +287,7 @@ func (p *Poller) dispatch(evs []unix.EpollEvent) {
 }
 
 // register adds c's socket to the set.
-func (p *Poller) register(c *Conn) error {
+func (p *set) register(c *Conn) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed.Load() {
@@ -279,7 +317,7 @@ func (p *Poller) register(c *Conn) error {
 }
 
 // unregister removes c's socket from the set; c's descriptor is still open.
-func (p *Poller) unregister(c *Conn) {
+func (p *set) unregister(c *Conn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if int(c.slot) >= len(p.conns) || p.conns[c.slot] != c {
@@ -320,7 +358,12 @@ func (p *Poller) Wrap(c net.Conn) (*Conn, error) {
 	if derr != nil {
 		return nil, os.NewSyscallError("fcntl", derr)
 	}
-	nc, err := p.newConn(fd, c.LocalAddr(), c.RemoteAddr())
+	if p.closed.Load() {
+		unix.Close(fd)
+		return nil, ErrPollerClosed
+	}
+	s := p.sets[int(p.next.Add(1))%len(p.sets)]
+	nc, err := s.newConn(fd, c.LocalAddr(), c.RemoteAddr())
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -330,7 +373,7 @@ func (p *Poller) Wrap(c net.Conn) (*Conn, error) {
 }
 
 // newConn serves fd, a connected stream socket, from p.
-func (p *Poller) newConn(fd int, laddr, raddr net.Addr) (*Conn, error) {
+func (p *set) newConn(fd int, laddr, raddr net.Addr) (*Conn, error) {
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return nil, os.NewSyscallError("fcntl", err)
 	}

@@ -17,7 +17,7 @@ import (
 // if it was set, sends a token. Whichever of the two runs second sees the
 // other's step, so no edge is lost and no token is left behind.
 type waiter struct {
-	p      *Poller
+	p      *set
 	down   *atomic.Bool // the Conn's: closed, or the Poller is
 	seq    atomic.Uint32
 	parked atomic.Bool
@@ -33,7 +33,7 @@ type waiter struct {
 	expired atomic.Bool
 }
 
-func (w *waiter) init(p *Poller, down *atomic.Bool) {
+func (w *waiter) init(p *set, down *atomic.Bool) {
 	w.p, w.down = p, down
 	w.ch = make(chan struct{}, 1)
 	w.fidx = -1
