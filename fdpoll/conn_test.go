@@ -314,3 +314,63 @@ func TestRoundTripAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations per round trip", n)
 	}
 }
+
+// TestStressDeadlinesAndCloses runs many connections at once whose readers
+// keep moving their deadlines (some pass while parked, as leader or
+// follower) and some of which are closed mid-exchange. Every goroutine
+// must come back: a lost wake-up hangs the test.
+func TestStressDeadlinesAndCloses(t *testing.T) {
+	p := newPoller(t)
+	const conns, rounds = 48, 200
+	var wg sync.WaitGroup
+	for i := 0; i < conns; i++ {
+		a, b := wrappedPair(t, p)
+		wg.Add(2)
+		go func() { // echo, with a read deadline moved on every read
+			defer wg.Done()
+			defer b.Close()
+			buf := make([]byte, 64)
+			for {
+				b.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+				n, err := b.Read(buf)
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					continue
+				}
+				if err != nil {
+					return
+				}
+				if _, err := b.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+		}()
+		go func(i int) {
+			defer wg.Done()
+			defer a.Close()
+			buf := make([]byte, 64)
+			for r := 0; r < rounds; r++ {
+				if i%7 == 0 && r == rounds/2 {
+					return // closes mid-way; the echo sees EOF
+				}
+				if r%5 == 0 {
+					// A deadline that passes while this reader waits.
+					a.SetReadDeadline(time.Now().Add(time.Millisecond))
+					if _, err := a.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+						t.Errorf("read with nothing sent: %v", err)
+						return
+					}
+					a.SetReadDeadline(time.Time{})
+				}
+				if _, err := a.Write(buf[:16]); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := io.ReadFull(a, buf[:16]); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+}
