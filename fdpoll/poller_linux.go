@@ -372,11 +372,11 @@ func (p *Poller) Wrap(c net.Conn) (*Conn, error) {
 	return nc, nil
 }
 
-// newConn serves fd, a connected stream socket, from p.
+// newConn serves fd, a connected non-blocking stream socket, from p.
 func (p *set) newConn(fd int, laddr, raddr net.Addr) (*Conn, error) {
-	if err := unix.SetNonblock(fd, true); err != nil {
-		return nil, os.NewSyscallError("fcntl", err)
-	}
+	// fd is a duplicate of a descriptor from package net, whose sockets are
+	// all non-blocking: the flag belongs to the open file, which the two
+	// descriptors share, so there is nothing to set.
 	c := &Conn{p: p, fd: fd, laddr: laddr, raddr: raddr}
 	c.refs.Store(1)
 	c.r.init(p, &c.down)
