@@ -58,8 +58,9 @@ type CopyOptions struct {
 	// there, leaving the rest of src unread, and reports io.EOF if src
 	// ended before. 0 means until EOF, as Copy.
 	Limit int64
-	// IdleTimeout, when positive, ends the copy with ErrIdleTimeout when
-	// no byte moved for this long. It works with the ends' deadlines
+	// IdleTimeout, when positive, ends the copy with an
+	// *IdleTimeoutError (matching ErrIdleTimeout, and saying which end
+	// stalled) when no byte moved for this long. It works with the ends' deadlines
 	// (SetReadDeadline on src, SetWriteDeadline on dst), which it sets and
 	// leaves set: a caller that keeps its own deadlines must set them
 	// again afterwards. 0 leaves the deadlines alone.
@@ -277,7 +278,7 @@ func (r *relay) bufferCopy(src io.Reader) error {
 			return nil
 		}
 		if err != nil {
-			if err = r.retry(err, r.setReadDeadline); err != nil {
+			if err = r.retry(err, r.setReadDeadline, false); err != nil {
 				return err
 			}
 		}
@@ -299,7 +300,7 @@ func (r *relay) writeAll(b []byte) error {
 			r.idle.touch()
 		}
 		if err != nil {
-			if err = r.retry(err, r.setWriteDeadline); err != nil {
+			if err = r.retry(err, r.setWriteDeadline, true); err != nil {
 				return err
 			}
 			continue
@@ -311,17 +312,21 @@ func (r *relay) writeAll(b []byte) error {
 	return nil
 }
 
-// retry decides what a deadline error means under Join's idle timeout: nil
-// after re-arming the deadline when bytes moved recently, ErrIdleTimeout
-// when none did. Other errors, and deadlines when there is no idle timeout,
-// come back unchanged.
-func (r *relay) retry(err error, set func(time.Time) error) error {
+// retry decides what a deadline error means under the idle timeout: nil
+// after re-arming the deadline when bytes moved recently, an
+// *IdleTimeoutError (matching ErrIdleTimeout) naming the end waited on
+// when none did. Other errors, and deadlines when there is no idle
+// timeout, come back unchanged.
+func (r *relay) retry(err error, set func(time.Time) error, write bool) error {
 	if r.idle == nil || set == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
 		return err
 	}
 	deadline, expired := r.idle.next()
 	if expired {
-		return ErrIdleTimeout
+		if write {
+			return errIdleWrite
+		}
+		return errIdleRead
 	}
 	if err := set(deadline); err != nil {
 		return err

@@ -128,12 +128,41 @@ func TestCopyWithNonSockets(t *testing.T) {
 	}
 }
 
-// A source that sends nothing ends the copy with ErrIdleTimeout.
+// A source that sends nothing ends the copy with ErrIdleTimeout, blaming
+// the source.
 func TestCopyWithIdleTimeout(t *testing.T) {
 	_, src := pair(t, tcpKind)
 	dst, _ := pair(t, tcpKind)
 	_, err := NewPool(PoolConfig{}).CopyWith(dst, src, CopyOptions{Limit: 10, IdleTimeout: 20 * time.Millisecond})
-	if !errors.Is(err, ErrIdleTimeout) {
-		t.Fatalf("CopyWith on a silent source: %v, want ErrIdleTimeout", err)
+	var ie *IdleTimeoutError
+	if !errors.Is(err, ErrIdleTimeout) || !errors.As(err, &ie) || ie.Write {
+		t.Fatalf("CopyWith on a silent source: %v, want an IdleTimeoutError on the read side", err)
+	}
+}
+
+// A destination that takes nothing (its peer never reads) ends the copy
+// with an IdleTimeoutError on the write side, in every mode: a stalled
+// reader of the copy must not be taken for a silent source.
+func TestCopyWithIdleTimeoutBlamesStalledDestination(t *testing.T) {
+	for _, mode := range []Mode{Auto, Always, Never} {
+		t.Run(mode.String(), func(t *testing.T) {
+			feed, src := pair(t, tcpKind)
+			dst, _ := pair(t, tcpKind) // the peer of dst never reads
+			const total = 64 << 20     // far more than the socket buffers hold
+			go func() {
+				chunk := make([]byte, 256<<10)
+				for sent := 0; sent < total; sent += len(chunk) {
+					if _, err := feed.Write(chunk); err != nil {
+						return
+					}
+				}
+			}()
+			n, err := NewPool(PoolConfig{Mode: mode}).CopyWith(dst, src, CopyOptions{Limit: total, IdleTimeout: 50 * time.Millisecond})
+			var ie *IdleTimeoutError
+			if !errors.As(err, &ie) || !ie.Write || !errors.Is(err, ErrIdleTimeout) {
+				t.Fatalf("CopyWith into a stalled destination after %d bytes: %v, want an IdleTimeoutError on the write side", n, err)
+			}
+			feed.Close()
+		})
 	}
 }

@@ -7,8 +7,37 @@ import (
 )
 
 // ErrIdleTimeout is returned by [Join] when no byte moved in either direction
-// for JoinOptions.IdleTimeout.
+// for JoinOptions.IdleTimeout. [Pool.CopyWith] returns an *IdleTimeoutError,
+// which matches it and says which end stalled.
 var ErrIdleTimeout = errors.New("splice: idle timeout")
+
+// IdleTimeoutError is the idle timeout of one copy (Pool.CopyWith): it
+// says which end the copy was waiting on when the time ran out, so that a
+// caller can blame the right party: the source that sent nothing
+// (Write false) or the destination that took nothing (Write true). It
+// matches ErrIdleTimeout with errors.Is.
+type IdleTimeoutError struct {
+	// Write is true when the copy was waiting to write to its
+	// destination, false when it was waiting to read from its source.
+	Write bool
+}
+
+// Error implements error.
+func (e *IdleTimeoutError) Error() string {
+	if e.Write {
+		return "splice: idle timeout: the destination took no byte"
+	}
+	return "splice: idle timeout: the source sent no byte"
+}
+
+// Is reports whether target is ErrIdleTimeout.
+func (e *IdleTimeoutError) Is(target error) bool { return target == ErrIdleTimeout }
+
+// The two idle timeouts, made once: returning one allocates nothing.
+var (
+	errIdleRead  = &IdleTimeoutError{Write: false}
+	errIdleWrite = &IdleTimeoutError{Write: true}
+)
 
 // idleClock tracks the last activity of both directions of a Join. Moving a
 // chunk stores a monotonic timestamp; deadlines are set once and, when they

@@ -75,7 +75,7 @@ func (r *relay) socketCopy(src io.Reader) (handled bool, err error) {
 // and writes it to dst.
 func (r *relay) bufferChunk() (eof bool, err error) {
 	if err := r.srcRaw.Read(r.readFn); err != nil {
-		return false, r.retry(err, r.setReadDeadline)
+		return false, r.retry(err, r.setReadDeadline, false)
 	}
 	if r.err != nil {
 		err := r.opError("read", r.srcConn, r.err)
@@ -134,7 +134,7 @@ func (r *relay) readBuffer(fd uintptr) bool {
 // from the pipe to dst.
 func (r *relay) spliceChunk() (eof bool, err error) {
 	if err := r.srcRaw.Read(r.fillFn); err != nil {
-		return false, r.retry(err, r.setReadDeadline)
+		return false, r.retry(err, r.setReadDeadline, false)
 	}
 	if r.noSplice {
 		// No pipe to be had (out of file descriptors), or no splice for
@@ -158,7 +158,7 @@ func (r *relay) spliceChunk() (eof bool, err error) {
 	r.pending = n
 	for r.pending > 0 {
 		if err := r.dstRaw.Write(r.drainFn); err != nil {
-			if err = r.retry(err, r.setWriteDeadline); err != nil {
+			if err = r.retry(err, r.setWriteDeadline, true); err != nil {
 				return false, err
 			}
 			continue
