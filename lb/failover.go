@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/localerr"
 )
 
 // DialFunc connects to a backend address: a real socket (see NetDialer) or
@@ -44,7 +46,8 @@ const DefaultTries = 3
 // reported (ReportFailure) and the next one tried, never the same one twice.
 // It stops after f.Tries attempts, when f.Budget or ctx runs out, or when no
 // untried healthy backend is left. A dial error caused by ctx or the budget
-// ending is not held against the backend.
+// ending is not held against the backend, nor is one caused by a lack of
+// local resources (ErrLocalResource), which also ends the tries.
 //
 // On success it returns the connection, the backend — already Acquired, so
 // the caller must call Release when the connection ends — and the number of
@@ -94,6 +97,12 @@ func (b *Balancer) Dial(ctx context.Context, key []byte, dial DialFunc, f Failov
 			if !errors.Is(err, cerr) {
 				errs = append(errs, cerr)
 			}
+			break
+		}
+		if localerr.Is(err) {
+			// Out of descriptors or memory ourselves: not the backend's
+			// fault, and the next backend would fail the same way.
+			errs = append(errs, ErrLocalResource)
 			break
 		}
 		b.ReportFailure(be)

@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/localerr"
 )
 
 // Defaults for active health checks.
@@ -94,6 +96,12 @@ func (b *Balancer) probeLoop(ctx context.Context, wg *sync.WaitGroup, be *Backen
 		cancel()
 		if ctx.Err() != nil {
 			return // a probe cut short by shutdown proves nothing
+		}
+		if err != nil && localerr.Is(err) {
+			// Nor does one that could not be made: this process is out
+			// of descriptors or memory, the backend may be fine.
+			t.Reset(hc.Interval)
+			continue
 		}
 		if err == nil {
 			ok, bad = ok+1, 0

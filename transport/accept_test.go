@@ -129,10 +129,12 @@ func TestServerBackoff(t *testing.T) {
 	var handled atomic.Int32
 	allHandled := make(chan struct{})
 	logs := &recordingHandler{}
+	var hooked []error // only the accept goroutine appends
 	s := &Server{
-		Name:     "fake",
-		Listener: ln,
-		Logger:   slog.New(logs),
+		Name:          "fake",
+		Listener:      ln,
+		Logger:        slog.New(logs),
+		OnAcceptError: func(err error) { hooked = append(hooked, err) },
 		Handler: func(ctx context.Context, c net.Conn, d *vstream.Digest, release func()) {
 			defer release()
 			c.Close()
@@ -167,6 +169,12 @@ func TestServerBackoff(t *testing.T) {
 	// Accept that blocked until Shutdown.
 	if got := ln.Calls(); got != 16+3+1 {
 		t.Fatalf("Accept called %d times, want 20", got)
+	}
+	if len(hooked) != 16 {
+		t.Fatalf("OnAcceptError called %d times, want once per accept error (16)", len(hooked))
+	}
+	if !errors.Is(hooked[0], syscall.EMFILE) || !errors.Is(hooked[15], syscall.ENOBUFS) {
+		t.Fatalf("OnAcceptError got %v first and %v last, want EMFILE and ENOBUFS", hooked[0], hooked[15])
 	}
 	msgs := logs.messages()
 	if len(msgs) != 3 {

@@ -3,6 +3,8 @@ package transport
 import (
 	"errors"
 	"syscall"
+
+	"github.com/sluice-proxy/sluice/internal/localerr"
 )
 
 // temporaryAcceptError reports whether an accept error is worth retrying
@@ -11,11 +13,13 @@ import (
 // says to treat like EAGAIN; or an error that says of itself that it is
 // temporary.
 func temporaryAcceptError(err error) bool {
+	if localerr.Is(err) {
+		return true
+	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		switch errno {
-		case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
-			syscall.ECONNABORTED, syscall.EINTR, syscall.EAGAIN, syscall.EPERM,
+		case syscall.ECONNABORTED, syscall.EINTR, syscall.EAGAIN, syscall.EPERM,
 			syscall.ENETDOWN, syscall.EPROTO, syscall.ENOPROTOOPT, syscall.EHOSTDOWN,
 			syscall.EHOSTUNREACH, syscall.EOPNOTSUPP, syscall.ENETUNREACH:
 			return true

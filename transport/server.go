@@ -55,6 +55,12 @@ type Server struct {
 	// Server closes it. err is usually a *connfilter.RejectError;
 	// connfilter.Reason(err) gives a metric label.
 	OnReject func(in *connfilter.Info, err error)
+	// OnAcceptError, when set, is called with each accept error the
+	// Server backs off from and retries: most often a lack of descriptors
+	// or memory (sluice's own, never a client's fault), or an error
+	// accept(2) passes on from a connection that failed while queued. A
+	// hook for metrics; it must not block.
+	OnAcceptError func(err error)
 	// Logger receives accept errors and recovered panics; nil discards them.
 	Logger *slog.Logger
 
@@ -155,6 +161,9 @@ func (s *Server) acceptLoop(ctx context.Context) error {
 			if !temporaryAcceptError(err) {
 				s.stop()
 				return fmt.Errorf("transport: %s: accept: %w", s.Name, err)
+			}
+			if s.OnAcceptError != nil {
+				s.OnAcceptError(err)
 			}
 			if delay == 0 {
 				delay = minBackoff
