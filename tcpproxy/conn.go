@@ -44,7 +44,10 @@ func (p *Proxy) handle(ctx context.Context, c net.Conn, d *vstream.Digest, relea
 	if err != nil {
 		c.Close()
 		reason := "connect_failed"
-		if errors.Is(err, lb.ErrNoBackend) {
+		switch {
+		case errors.Is(err, lb.ErrLocalResource):
+			reason = "local_resource" // sluice's own shortage, not the upstream's
+		case errors.Is(err, lb.ErrNoBackend):
 			reason = "no_upstream"
 		}
 		if m != nil {

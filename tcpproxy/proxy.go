@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/connfilter"
+	"github.com/sluice-proxy/sluice/internal/localerr"
 	"github.com/sluice-proxy/sluice/lb"
 	"github.com/sluice-proxy/sluice/protocols/proxyproto"
 	"github.com/sluice-proxy/sluice/splice"
@@ -166,7 +167,7 @@ func (p *Proxy) instrumentDial(dial lb.DialFunc, bounded bool) lb.DialFunc {
 		if p.metrics != nil {
 			if um := p.metrics.upstreams[addr]; um != nil {
 				um.latency.Observe(time.Since(start).Seconds())
-				if err != nil {
+				if err != nil && !localerr.Is(err) {
 					um.errors.Inc()
 				}
 			}
@@ -187,7 +188,12 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 		Filter:   p.acceptFilter(),
 		Handler:  p.handle,
 		OnReject: p.onReject,
-		Logger:   p.log,
+		OnAcceptError: func(err error) {
+			if p.metrics != nil && localerr.Is(err) {
+				p.metrics.failed("local_resource")
+			}
+		},
+		Logger: p.log,
 	}
 	if p.cfg.ProxyIn != nil {
 		s.AwaitingProxy = func(peer netip.AddrPort) bool { return p.cfg.ProxyIn.Trusts(peer.Addr()) }

@@ -8,6 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -413,5 +416,42 @@ func TestIdleTimeout(t *testing.T) {
 	waitIdle(t, h)
 	if v := h.metric(t, "sluice_tcp_errors_total", map[string]string{"reason": "idle_timeout"}); v != 1 {
 		t.Errorf("errors{idle_timeout} = %v, want 1", v)
+	}
+}
+
+// TestLocalResourceBlamesNoUpstream: dials that fail because sluice is out
+// of descriptors are counted as local_resource, not as the upstream's
+// connect errors, and never take the upstream down; once descriptors are
+// back, the next connection is relayed.
+func TestLocalResourceBlamesNoUpstream(t *testing.T) {
+	up := newUpstream(t, echo)
+	var starved atomic.Bool
+	starved.Store(true)
+	dialer := &net.Dialer{}
+	dialFn := func(ctx context.Context, addr string) (net.Conn, error) {
+		if starved.Load() {
+			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("socket", syscall.EMFILE)}
+		}
+		return dialer.DialContext(ctx, "tcp", addr)
+	}
+	h := startProxy(t, Config{Balancer: balancer(t, lb.RoundRobin, up.addr), Dial: dialFn})
+	for range 5 { // past the passive threshold (3)
+		if b := readAll(t, dial(t, h.addr)); len(b) != 0 {
+			t.Fatalf("got %q without an upstream connection", b)
+		}
+	}
+	starved.Store(false)
+	c := dial(t, h.addr)
+	c.Write([]byte("back"))
+	c.CloseWrite()
+	if b := readAll(t, c); string(b) != "back" {
+		t.Fatalf("after the shortage: got %q, want the echo (the upstream must still be up)", b)
+	}
+	waitIdle(t, h)
+	if v := h.metric(t, "sluice_tcp_errors_total", map[string]string{"reason": "local_resource"}); v != 5 {
+		t.Errorf("errors{local_resource} = %v, want 5", v)
+	}
+	if v := h.metric(t, "sluice_tcp_upstream_connect_errors_total", nil); v != 0 {
+		t.Errorf("upstream connect errors = %v, want 0: the upstream was never blamed", v)
 	}
 }
