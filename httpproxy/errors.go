@@ -21,9 +21,14 @@ var (
 	// ErrRequestTooLarge: the request body is larger than
 	// Config.MaxRequestBody (413).
 	ErrRequestTooLarge = errors.New("httpproxy: request body too large")
-	// ErrDownstreamClosed: the client went away or stalled mid-request or
-	// mid-response.
+	// ErrDownstreamClosed: the client went away (closed or reset its
+	// connection) mid-request or mid-response.
 	ErrDownstreamClosed = errors.New("httpproxy: client connection failed")
+	// ErrDownstreamTimeout: the client stalled: it sent no byte of its
+	// request body within Timeouts.BodyRead (answered 408), or took no
+	// byte of the response within Timeouts.Write. Never the upstream's
+	// fault.
+	ErrDownstreamTimeout = errors.New("httpproxy: client timed out")
 	// ErrNoPeer: UpstreamPeer returned an error or no peer.
 	ErrNoPeer = errors.New("httpproxy: no upstream peer")
 	// ErrConnect: connecting to the upstream failed (refused, unreachable,
@@ -41,6 +46,12 @@ var (
 	// ErrUpstreamClosed: the upstream closed or reset the connection before
 	// the response was complete.
 	ErrUpstreamClosed = errors.New("httpproxy: upstream connection failed")
+	// ErrLocalResource: the proxy itself ran out of descriptors, memory,
+	// socket buffers or local ports while connecting upstream (EMFILE,
+	// ENFILE, ENOMEM, ENOBUFS, EADDRNOTAVAIL). Nothing reached the upstream
+	// and it is not to blame: FailToConnect is not called, no retry is
+	// made, and the client gets 503.
+	ErrLocalResource = errors.New("httpproxy: out of local resources")
 	// ErrInternal: a phase returned an error of its own.
 	ErrInternal = errors.New("httpproxy: proxy phase failed")
 )
@@ -98,13 +109,13 @@ func wrapKind(kind, err error) error {
 
 // StatusOf returns the status the pipeline answers err with when no response
 // has been sent yet: 400, 408, 413, 414, 431, 501 or 505 for faults of the
-// client, 502 for connect and upstream faults, 504 for upstream timeouts and
-// 500 for everything else.
+// client, 502 for connect and upstream faults, 503 when the proxy is out of
+// local resources, 504 for upstream timeouts and 500 for everything else.
 func StatusOf(err error) int {
 	switch {
 	case err == nil:
 		return http.StatusOK
-	case errors.Is(err, ErrHeaderTimeout):
+	case errors.Is(err, ErrHeaderTimeout), errors.Is(err, ErrDownstreamTimeout):
 		return http.StatusRequestTimeout
 	case errors.Is(err, ErrRequestTooLarge):
 		return http.StatusRequestEntityTooLarge
@@ -113,6 +124,8 @@ func StatusOf(err error) int {
 			return s
 		}
 		return http.StatusBadRequest
+	case errors.Is(err, ErrLocalResource):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, ErrConnectTimeout), errors.Is(err, ErrUpstreamTimeout):
 		return http.StatusGatewayTimeout
 	case errors.Is(err, ErrConnect), errors.Is(err, ErrUpstreamProtocol),
@@ -135,6 +148,10 @@ func kindLabel(err error) string {
 		return "request_too_large"
 	case errors.Is(err, ErrDownstreamClosed):
 		return "downstream_closed"
+	case errors.Is(err, ErrDownstreamTimeout):
+		return "downstream_timeout"
+	case errors.Is(err, ErrLocalResource):
+		return "local_resource"
 	case errors.Is(err, ErrNoPeer):
 		return "no_peer"
 	case errors.Is(err, ErrConnectTimeout):
@@ -149,4 +166,12 @@ func kindLabel(err error) string {
 		return "upstream_closed"
 	}
 	return "internal"
+}
+
+// clientFault reports whether err is the client's doing: a malformed or
+// oversized request, or a client that went away or stalled.
+func clientFault(err error) bool {
+	return errors.Is(err, ErrDownstreamProtocol) || errors.Is(err, ErrDownstreamClosed) ||
+		errors.Is(err, ErrDownstreamTimeout) || errors.Is(err, ErrRequestTooLarge) ||
+		errors.Is(err, ErrHeaderTimeout)
 }

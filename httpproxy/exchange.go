@@ -18,7 +18,10 @@ import (
 // is closed instead.
 const maxDrain = 256 << 10
 
-var errDrainTooLong = errors.New("httpproxy: request body still coming after the response; connection closed")
+var (
+	errDrainTooLong = errors.New("httpproxy: request body still coming after the response; connection closed")
+	errBodyStopped  = errors.New("httpproxy: request body not read to its end: the exchange ended first")
+)
 
 // maxInlineBody bounds a request body sent in the same write as its head
 // and kept for a retry (Pingora keeps 64 KiB for the same purpose).
@@ -125,8 +128,7 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 		if err != nil {
 			uc.c.Close()
 			err = upstreamErr(err)
-			if berr := stopBody(); errors.Is(berr, ErrDownstreamProtocol) || errors.Is(berr, ErrDownstreamClosed) ||
-				errors.Is(berr, ErrRequestTooLarge) {
+			if berr := stopBody(); clientFault(berr) && !errors.Is(berr, errBodyStopped) {
 				err = berr // the client's fault explains the upstream's
 			}
 			return err
@@ -211,9 +213,8 @@ func pick(own, def time.Duration) time.Duration {
 
 // upstreamErr classifies a failure on the upstream connection.
 func upstreamErr(err error) error {
-	var ne net.Error
 	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+	case isTimeout(err):
 		return wrapKind(ErrUpstreamTimeout, err)
 	case http1.StatusOf(err) != 0:
 		return wrapKind(ErrUpstreamProtocol, err)
@@ -221,12 +222,23 @@ func upstreamErr(err error) error {
 	return wrapKind(ErrUpstreamClosed, err)
 }
 
-// downstreamErr classifies a failure on the client connection.
+// downstreamErr classifies a failure on the client connection: a
+// malformed request, a client that stalled past its deadline, or one that
+// went away.
 func downstreamErr(err error) error {
 	if http1.StatusOf(err) != 0 {
 		return wrapKind(ErrDownstreamProtocol, err)
 	}
+	if isTimeout(err) {
+		return wrapKind(ErrDownstreamTimeout, err)
+	}
 	return wrapKind(ErrDownstreamClosed, err)
+}
+
+// isTimeout reports whether err is a deadline that passed.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // readInlineBody reads a whole, already buffered request body into
@@ -286,6 +298,12 @@ func (hc *h1conn) streamBody(ctx context.Context, s *Session, uc *upConn, chunke
 		p, err := pieces.next()
 		if err != nil && err != io.EOF {
 			uc.c.Close()
+			if hc.in.stop.Load() && isTimeout(err) {
+				// Stopped by the connection's goroutine (the upstream
+				// answered or failed), which it does with a past
+				// deadline: no fault of the client's.
+				return wrapKind(ErrDownstreamClosed, errBodyStopped)
+			}
 			return downstreamErr(err)
 		}
 		end := err == io.EOF
@@ -488,9 +506,11 @@ const defaultSpliceBody = 256 << 10
 
 // spliceBody passes the last n bytes of a Content-Length response body
 // from the upstream connection to the client with splice.Pool.CopyWith
-// (splice(2) when both are sockets), after what the head brought. The
-// body's bytes stop moving for longer than the upstream read timeout: it
-// fails, as a stalled read or write would.
+// (splice(2) when both are sockets), after what the head brought. When the
+// body's bytes stop moving for longer than the upstream read timeout it
+// fails, and the side it was waiting on takes the blame: an upstream that
+// sent nothing (ErrUpstreamTimeout) or a client that read nothing
+// (ErrDownstreamTimeout), as a stalled read or write would.
 func (hc *h1conn) spliceBody(s *Session, uc *upConn, br *http1.BodyReader, n int64, rto time.Duration) error {
 	if err := hc.flush(); err != nil {
 		s.closeConn = true
@@ -508,7 +528,10 @@ func (hc *h1conn) spliceBody(s *Session, uc *upConn, br *http1.BodyReader, n int
 	if err != nil {
 		s.closeConn = true
 		var op *net.OpError
+		var idle *splice.IdleTimeoutError
 		switch {
+		case errors.As(err, &idle) && idle.Write:
+			return wrapKind(ErrDownstreamTimeout, err)
 		case errors.Is(err, splice.ErrIdleTimeout):
 			return wrapKind(ErrUpstreamTimeout, err)
 		case errors.Is(err, io.EOF):
@@ -574,7 +597,7 @@ func (hc *h1conn) flush() error {
 	_, err := hc.c.Write(hc.wbuf)
 	hc.wbuf = hc.wbuf[:0]
 	if err != nil {
-		return wrapKind(ErrDownstreamClosed, err)
+		return downstreamErr(err)
 	}
 	return nil
 }

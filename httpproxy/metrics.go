@@ -146,6 +146,13 @@ func (sm *serviceMetrics) connectError(upstream, kind string) {
 	sm.m.connectErr.WithLabelValues(sm.name, upstream, kind).Inc()
 }
 
+// localResource counts an accept that failed for lack of the proxy's own
+// descriptors or memory (errors{kind="local_resource"}, as a dial that
+// fails so).
+func (sm *serviceMetrics) localResource() {
+	sm.m.errors.WithLabelValues(sm.name, "local_resource").Inc()
+}
+
 func (sm *serviceMetrics) firstByte(d time.Duration) { sm.firstByteH.Observe(d.Seconds()) }
 
 func (sm *serviceMetrics) request(s *Session, err error) {

@@ -55,7 +55,9 @@ type RequestFilter interface {
 // FailToConnect runs when connecting to peer failed (nothing was sent
 // upstream). The error it returns replaces err; wrap it with Retryable to
 // have UpstreamPeer asked again. Without this phase, connect errors are
-// retryable.
+// retryable. A connect that failed for lack of the proxy's own resources
+// (ErrLocalResource) is no failure of the peer: it does not run this
+// phase and is not retried.
 type FailToConnect interface {
 	FailToConnect(ctx context.Context, s *Session, peer *Peer, err error) error
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"syscall"
 
+	"github.com/sluice-proxy/sluice/internal/localerr"
 	"github.com/sluice-proxy/sluice/protocols/http1"
 )
 
@@ -57,6 +58,11 @@ func (hc *h1conn) proxy(ctx context.Context, s *Session) error {
 		s.Tries++
 		uc, reused, err := hc.connect(ctx, peer)
 		if err != nil {
+			if errors.Is(err, ErrLocalResource) {
+				// Our own shortage: the peer never saw a byte, and the
+				// next try would fail the same way.
+				return err
+			}
 			if hc.svc.m != nil {
 				hc.svc.m.connectError(peer.Addr, kindLabel(err))
 			}
@@ -177,6 +183,9 @@ func (hc *h1conn) connect(ctx context.Context, peer *Peer) (*upConn, bool, error
 		c, err = svc.dial(dctx, peer.network(), peer.Addr)
 	}
 	if err != nil {
+		if localerr.Is(err) {
+			return nil, false, wrapKind(ErrLocalResource, fmt.Errorf("connecting to %s: %w", peer.Addr, err))
+		}
 		if ctx.Err() == nil && errors.Is(dctx.Err(), context.DeadlineExceeded) {
 			return nil, false, wrapKind(ErrConnectTimeout, fmt.Errorf("%w: %s: %w", ErrConnect, peer.Addr, err))
 		}

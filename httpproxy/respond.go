@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/sluice-proxy/sluice/protocols/http1"
 )
@@ -39,7 +40,16 @@ func (hc *h1conn) writeWhole(s *Session, resp *http1.Response, body []byte) erro
 	}
 	s.headSent = true
 	s.Status = resp.Status
-	return hc.flush()
+	// A response of the proxy's own often comes after a long wait (an
+	// upstream timeout, a stalled body): its write gets a deadline of its
+	// own, not what is left of the request's.
+	hc.clock = time.Now()
+	if err := hc.flush(); err != nil {
+		// The client got nothing: the log and metrics say so.
+		s.undelivered, s.Status = s.Status, 0
+		return err
+	}
+	return nil
 }
 
 // bodyless reports whether a response with status never has a body.
@@ -82,6 +92,10 @@ func failureText(err error) string {
 		return "malformed request"
 	case "header_timeout":
 		return "request head not received in time"
+	case "downstream_timeout":
+		return "request body not received in time"
+	case "local_resource":
+		return "the proxy is out of resources; try again"
 	case "request_too_large":
 		return "request body too large"
 	case "no_peer":
@@ -134,6 +148,10 @@ func (hc *h1conn) accessLog(s *Session, err error) {
 	}
 	if s.Route != "" {
 		attrs = append(attrs, slog.String("route", s.Route))
+	}
+	if s.undelivered != 0 {
+		// The response the proxy meant to send, lost with the client.
+		attrs = append(attrs, slog.Int("undelivered_status", s.undelivered))
 	}
 	level := slog.LevelInfo
 	if err != nil {

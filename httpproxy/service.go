@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/connfilter"
+	"github.com/sluice-proxy/sluice/internal/localerr"
 	"github.com/sluice-proxy/sluice/protocols/http1"
 	"github.com/sluice-proxy/sluice/protocols/proxyproto"
 	"github.com/sluice-proxy/sluice/transport"
@@ -234,7 +235,12 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 			s.serveConn(ctx, c, d)
 		},
 		OnReject: func(_ *connfilter.Info, err error) { s.reject(connfilter.Reason(err), err) },
-		Logger:   s.log,
+		OnAcceptError: func(err error) {
+			if s.m != nil && localerr.Is(err) {
+				s.m.localResource()
+			}
+		},
+		Logger: s.log,
 	}
 	if pin := s.cfg.ProxyIn; pin != nil {
 		srv.Filter = pin.WithTrust(s.cfg.Filter)

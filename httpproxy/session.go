@@ -40,7 +40,8 @@ type Session struct {
 	// LastError is the last failure met, retried or not.
 	LastError error
 	// Status is the status of the response sent to the client, 0 until a
-	// head is sent.
+	// head is sent, and 0 again when a response of the proxy's own (an
+	// error page, Respond) could not be written: the client got nothing.
 	Status int
 	// RequestBodyBytes and ResponseBodyBytes count body payload moved each
 	// way (without chunk framing).
@@ -55,6 +56,9 @@ type Session struct {
 	headSent  bool // a final response head reached the client (or its buffer)
 	answered  bool // Respond or WriteResponse was called
 	closeConn bool // the client connection ends after this request
+	// undelivered is the status of a whole response whose write to the
+	// client failed (Status is then 0), for the access log.
+	undelivered int
 }
 
 // reset readies s for the next request of its connection.
