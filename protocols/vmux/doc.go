@@ -62,7 +62,7 @@
 // makes the receiver buffer more than the window; a peer that sends beyond
 // it, or grows a window past 2^31-1, breaks the session. There is no
 // connection-wide window: what a session buffers is bounded by max streams
-// times window.
+// times window (see Memory below).
 //
 // A stream opened beyond the receiver's max streams, or after the receiver
 // sent GOAWAY, is refused with RESET (code 4, refused). FIN half-closes: the
@@ -95,6 +95,19 @@
 // by the windows and the stream limit, a peer that stops reading is cut off
 // by the write timeout, one that stops sending by the time limits below,
 // and the read side never waits on the write side.
+//
+// # Memory
+//
+// What a peer can make a session hold is its streams' receive buffers:
+// each grows as data arrives, up to the stream's window, and is freed when
+// the stream is closed, reset or read to EOF. A stream's initial window is
+// granted by HELLO the moment the stream opens and cannot be taken back,
+// so the bound is Config.MaxStreams × Config.Window: 128 × 64 KiB = 8 MiB
+// per session with the defaults, plus a 64 KiB read buffer. A proxy whose
+// upstream hangs reads none of a stream's data, so a peer can fill every
+// window it is given: size the two for the number of connections
+// expected. Stats.Buffered reports a session's receive buffers and
+// BufferedBytes the whole process's, for a metrics gauge.
 //
 // # Time limits
 //

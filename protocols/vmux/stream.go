@@ -112,7 +112,11 @@ func (st *Stream) Read(p []byte) (int, error) {
 			n := copy(p, st.buf[st.rpos:])
 			st.rpos += n
 			if st.rpos == len(st.buf) {
-				st.buf, st.rpos = st.buf[:0], 0
+				if st.finRecv || st.reset != nil {
+					st.dropBufLocked() // nothing more will arrive
+				} else {
+					st.buf, st.rpos = st.buf[:0], 0
+				}
 			}
 			grant := false
 			if !st.finRecv && st.reset == nil {
@@ -318,7 +322,7 @@ func (st *Stream) close(code Code, abort bool) error {
 			st.reset = &ResetError{Code: code}
 		}
 	}
-	st.buf, st.rpos = nil, 0
+	st.dropBufLocked()
 	release := st.finishedLocked()
 	st.mu.Unlock()
 	signal(st.readable)
@@ -381,10 +385,20 @@ func (st *Stream) deliver(b []byte) {
 			size := min(max(2*cap(st.buf), unread+len(b), 4<<10), max(st.sess.cfg.Window, unread+len(b)))
 			nb := make([]byte, unread, size)
 			copy(nb, st.buf[st.rpos:])
+			st.sess.addBuffered(cap(nb) - cap(st.buf))
 			st.buf, st.rpos = nb, 0
 		}
 	}
 	st.buf = append(st.buf, b...)
+}
+
+// dropBufLocked frees the receive buffer and its unread bytes. Called
+// with st.mu held.
+func (st *Stream) dropBufLocked() {
+	if c := cap(st.buf); c > 0 {
+		st.sess.addBuffered(-c)
+	}
+	st.buf, st.rpos = nil, 0
 }
 
 // onFin records the peer's FIN.
@@ -395,6 +409,9 @@ func (st *Stream) onFin() error {
 		return fmt.Errorf("%w: second FIN on stream %d", ErrProtocol, st.id)
 	}
 	st.finRecv = true
+	if st.rpos == len(st.buf) {
+		st.dropBufLocked() // read up: nothing more will arrive
+	}
 	release := st.finishedLocked()
 	st.mu.Unlock()
 	signal(st.readable)
@@ -411,7 +428,7 @@ func (st *Stream) onReset(code Code) {
 	if st.reset == nil {
 		st.reset = &ResetError{Code: code, Remote: true}
 		if !st.finRecv {
-			st.buf, st.rpos = nil, 0
+			st.dropBufLocked()
 		}
 	}
 	release := st.finishedLocked()
