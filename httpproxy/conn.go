@@ -54,6 +54,7 @@ type h1conn struct {
 	upBodyDone    bool                   // the current upstream's response body was read to its end
 	fresh         bool                   // the next connect dials instead of taking a pooled connection
 	sent100       bool                   // a 100 Continue went to the client
+	linger        bool                   // close lingering: the client may still be sending
 	expectRefused bool                   // a final answer came to Expect: 100-continue without a 100
 
 	// phaseMu keeps RequestBodyFilter, on the body goroutine, from
@@ -127,6 +128,7 @@ func (s *Service) newConn(c net.Conn, d *vstream.Digest) *h1conn {
 	hc.in.c = c
 	hc.in.forget()
 	hc.wd = lazyDeadline{}
+	hc.linger = false
 	hc.in.state.Store(readIdle)
 	hc.sess.Digest = d
 	return hc
@@ -178,10 +180,35 @@ func (s *Service) serveConn(ctx context.Context, c net.Conn, d *vstream.Digest) 
 	first := true
 	for {
 		if !hc.readRequest(ctx, first) {
-			return
+			break
 		}
 		first = false
 		if !hc.serveRequest(ctx) {
+			break
+		}
+	}
+	if hc.linger && ctx.Err() == nil {
+		hc.lingerClose()
+	}
+}
+
+// lingerClose half-closes the client connection, so that the client sees
+// the end of the response, then reads and drops what it still sends until
+// it closes too, Timeouts.Linger passes or MaxLingerBytes were read. The
+// caller closes the connection afterwards: with nothing left unread, the
+// close sends no reset that could destroy the response in flight.
+func (hc *h1conn) lingerClose() {
+	to := hc.svc.to.Linger
+	cw, ok := hc.c.(interface{ CloseWrite() error })
+	if to <= 0 || !ok || cw.CloseWrite() != nil {
+		return
+	}
+	hc.c.SetReadDeadline(time.Now().Add(to))
+	var buf [8 << 10]byte
+	for n := 0; n < MaxLingerBytes; {
+		m, err := hc.c.Read(buf[:])
+		n += m
+		if err != nil {
 			return
 		}
 	}
@@ -262,6 +289,8 @@ func (hc *h1conn) readRequest(ctx context.Context, first bool) bool {
 	sess.closeConn = true
 	hc.fail(ctx, sess, err)
 	hc.finish(ctx, sess, err)
+	// The rest of a bad or oversized head may still be on its way.
+	hc.linger = sess.Status != 0
 	return false
 }
 
@@ -298,12 +327,15 @@ func (hc *h1conn) serveRequest(ctx context.Context) bool {
 		hc.fail(ctx, sess, err)
 	}
 	hc.finish(ctx, sess, err)
-	if sess.closeConn {
+	// Bytes of a request body nobody read would be taken for the next
+	// request: the request must have been read to its end. They may still
+	// be coming: the close lingers.
+	unread := hc.req.Framing != http1.NoBody && !hc.bodyDone
+	if sess.closeConn || unread {
+		hc.linger = unread && sess.Status != 0
 		return false
 	}
-	// Bytes of a request body nobody read would be taken for the next
-	// request: the request must have been read to its end.
-	return hc.req.Framing == http1.NoBody || hc.bodyDone
+	return true
 }
 
 // lockPhases takes phaseMu when the request body goroutine runs, so that a

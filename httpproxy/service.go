@@ -28,8 +28,14 @@ const (
 	DefaultWriteTimeout      = 60 * time.Second
 	DefaultConnectTimeout    = 5 * time.Second
 	DefaultUpstreamTimeout   = 60 * time.Second
+	DefaultLingerTimeout     = 5 * time.Second
 	DefaultMaxRetries        = 3
 )
+
+// MaxLingerBytes bounds what a lingering close reads and drops (see
+// Timeouts.Linger); a client still sending past it has its connection
+// closed (reset) anyway.
+const MaxLingerBytes = 1 << 20
 
 // Timeouts bound every wait on a peer. Zero fields mean the defaults;
 // negative ones mean no bound.
@@ -55,6 +61,15 @@ type Timeouts struct {
 	// UpstreamWrite bounds each write upstream (Peer.WriteTimeout overrides
 	// it).
 	UpstreamWrite time.Duration
+	// Linger bounds the lingering close of a connection answered before
+	// its request was read whole (400, 408, 413, 414, 431, an upstream's
+	// early answer): the proxy half-closes, then reads and drops what the
+	// client still sends, until the client closes, Linger passes or
+	// MaxLingerBytes were dropped, and only then closes. Closing at once
+	// with request bytes unread makes the kernel send a reset, which can
+	// destroy the response before the client has read it. HAProxy and
+	// nginx (lingering_close) do the same. Negative turns it off.
+	Linger time.Duration
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -75,6 +90,7 @@ func (t Timeouts) withDefaults() Timeouts {
 	t.Connect = orDefault(t.Connect, DefaultConnectTimeout)
 	t.UpstreamRead = orDefault(t.UpstreamRead, DefaultUpstreamTimeout)
 	t.UpstreamWrite = orDefault(t.UpstreamWrite, DefaultWriteTimeout)
+	t.Linger = orDefault(t.Linger, DefaultLingerTimeout)
 	return t
 }
 
