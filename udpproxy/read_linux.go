@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sluice-proxy/sluice/internal/localerr"
 )
 
 // segments is how many datagrams a buffer of n bytes holds when GRO
@@ -126,7 +128,9 @@ func (w *worker) upstreamFailed(s *session, errno unix.Errno) {
 	if errno == unix.ECONNREFUSED {
 		reason = CloseUpstreamRefused
 	}
-	w.p.bal.ReportFailure(s.up.be)
+	if !localerr.Is(errno) { // ENOBUFS and the like are this host's, not the upstream's
+		w.p.bal.ReportFailure(s.up.be)
+	}
 	if w.p.log.Enabled(w.ctx, slog.LevelDebug) {
 		w.p.log.Debug("udp upstream error", "client", s.key.addrPort().String(), "upstream", s.up.addr, "error", errno)
 	}
