@@ -365,10 +365,12 @@ func TestForwardRecoversFromFDShortage(t *testing.T) {
 
 // forwardProc is `sluice forward` running as a child process.
 type forwardProc struct {
+	cmd    *exec.Cmd
 	pid    int
 	addr   string
-	logs   *lineCounter // every log line; counts nothing
-	closed *lineCounter // counts access-log lines of relayed connections
+	logs   *lineCounter  // every log line after the listener's; counts nothing
+	closed *lineCounter  // counts access-log lines of relayed connections
+	eof    chan struct{} // closed when the process's stderr has ended
 }
 
 // startForward starts `sluice forward 127.0.0.1:0 up` (the test binary
@@ -388,7 +390,10 @@ func startForward(t *testing.T, up string) *forwardProc {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	p := &forwardProc{pid: cmd.Process.Pid, logs: newLineCounter("\x00"), closed: newLineCounter("msg=\"connection closed\"")}
+	p := &forwardProc{
+		cmd: cmd, pid: cmd.Process.Pid, eof: make(chan struct{}),
+		logs: newLineCounter("\x00"), closed: newLineCounter(`msg="connection closed"`),
+	}
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
 		if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
@@ -400,6 +405,7 @@ func startForward(t *testing.T, up string) *forwardProc {
 		t.Fatal("sluice never reported its listener")
 	}
 	go func() {
+		defer close(p.eof)
 		for sc.Scan() {
 			line := sc.Text() + "\n"
 			p.logs.Write([]byte(line))
@@ -407,6 +413,14 @@ func startForward(t *testing.T, up string) *forwardProc {
 		}
 	}()
 	return p
+}
+
+// wait waits for the process to exit and returns every log line it wrote
+// after its listener's, and its exit error.
+func (p *forwardProc) wait() (string, error) {
+	<-p.eof // before Wait, which closes the pipe
+	err := p.cmd.Wait()
+	return p.logs.String(), err
 }
 
 // limitFDs sets the process's descriptor limit (soft and hard) to what it

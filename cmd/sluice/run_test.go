@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -179,47 +177,18 @@ var listeningRE = regexp.MustCompile(`msg=listening service=forward addr=(\S+)`)
 // client closes it, and the process exits 0.
 func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	up := echoServer(t)
-	cmd := exec.Command(os.Args[0], "forward", "127.0.0.1:0", up)
-	cmd.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	sc := bufio.NewScanner(stderr)
-	var addr string
-	for sc.Scan() {
-		if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-			addr = m[1]
-			break
-		}
-	}
-	if addr == "" {
-		t.Fatal("sluice never reported its listener")
-	}
-	logs := make(chan string, 1)
-	go func() {
-		var b strings.Builder
-		for sc.Scan() {
-			b.WriteString(sc.Text() + "\n")
-		}
-		logs <- b.String()
-	}()
-	c, err := net.Dial("tcp", addr)
+	p := startForward(t, up)
+	c, err := net.Dial("tcp", p.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	roundTrip(t, c, "before")
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	roundTrip(t, c, "after SIGTERM")
 	c.Close()
-	err = cmd.Wait()
-	l := <-logs
+	l, err := p.wait()
 	if err != nil {
 		t.Fatalf("exit: %v\n%s", err, l)
 	}
