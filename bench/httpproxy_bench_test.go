@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"errors"
-	"github.com/sluice-proxy/sluice/fdpoll"
 	"io"
 	"log"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/bench/httpsidebyside/rawhttp"
+	"github.com/sluice-proxy/sluice/fdpoll"
 	"github.com/sluice-proxy/sluice/httpproxy"
 )
 

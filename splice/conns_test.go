@@ -4,13 +4,14 @@ package splice
 
 import (
 	"bufio"
-	"github.com/sluice-proxy/sluice/fdpoll"
 	"math/rand/v2"
 	"net"
 	"os"
 	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"github.com/sluice-proxy/sluice/fdpoll"
 )
 
 // connKind names a kind of stream socket the tests connect.
