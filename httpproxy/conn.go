@@ -42,20 +42,12 @@ type h1conn struct {
 	bodyBuf []byte
 	scratch []byte
 
-	// State of the current request.
-	bodyDone      bool                   // the request body has been read to its end
-	bodyRead      atomic.Bool            // the body goroutine has read the request body to its end
-	drain         atomic.Bool            // the body goroutine drops the rest of the body (answered early)
-	bodyStreamed  bool                   // some of the request body went upstream in a stream (no retry)
-	inlineBody    []byte                 // a small request body, kept for retries
-	respStarted   bool                   // a response head arrived from the current upstream
-	up            atomic.Pointer[upConn] // the upstream connection in use, for abort
-	cancel        context.CancelFunc     // ends the connection's context (abort)
-	upBodyDone    bool                   // the current upstream's response body was read to its end
-	fresh         bool                   // the next connect dials instead of taking a pooled connection
-	sent100       bool                   // a 100 Continue went to the client
-	linger        bool                   // close lingering: the client may still be sending
-	expectRefused bool                   // a final answer came to Expect: 100-continue without a 100
+	rq         reqState               // the current request's state, reset as a whole
+	inlineBody []byte                 // a small request body, kept for retries
+	up         atomic.Pointer[upConn] // the upstream connection in use, for abort
+	cancel     context.CancelFunc     // ends the connection's context (abort)
+	body       chan error             // outcome of the request body's stream, while one runs
+	linger     bool                   // close lingering: the client may still be sending
 
 	// phaseMu keeps RequestBodyFilter, on the body goroutine, from
 	// running at the same time as the response phases (and guards
@@ -64,6 +56,20 @@ type h1conn struct {
 	// the response phases take the lock.
 	phaseMu  sync.Mutex
 	bodyLive bool
+}
+
+// reqState is the state of the request being served, reset for each
+// request by one assignment.
+type reqState struct {
+	bodyDone      bool        // the request body has been read to its end
+	bodyRead      atomic.Bool // the body goroutine has read the request body to its end
+	drain         atomic.Bool // the body goroutine drops the rest of the body (answered early)
+	bodyStreamed  bool        // some of the request body went upstream in a stream (no retry)
+	respStarted   bool        // a response head arrived from the current upstream
+	upBodyDone    bool        // the current upstream's response body was read to its end
+	fresh         bool        // the next connect dials instead of taking a pooled connection
+	sent100       bool        // a 100 Continue went to the client
+	expectRefused bool        // a final answer came to Expect: 100-continue without a 100
 }
 
 // connReader is the io.Reader under the client's http1.Reader; it keeps
@@ -310,10 +316,7 @@ func (hc *h1conn) serveRequest(ctx context.Context) bool {
 	sess.reset()
 	sess.Start = time.Now()
 	hc.clock = sess.Start
-	hc.bodyDone, hc.bodyStreamed, hc.respStarted, hc.upBodyDone, hc.fresh = false, false, false, false, false
-	hc.sent100, hc.expectRefused = false, false
-	hc.bodyRead.Store(false)
-	hc.drain.Store(false)
+	hc.rq = reqState{}
 	if !hc.req.KeepAlive || s.draining.Load() {
 		sess.closeConn = true
 	}
@@ -330,7 +333,7 @@ func (hc *h1conn) serveRequest(ctx context.Context) bool {
 	// Bytes of a request body nobody read would be taken for the next
 	// request: the request must have been read to its end. They may still
 	// be coming: the close lingers.
-	unread := hc.req.Framing != http1.NoBody && !hc.bodyDone
+	unread := hc.req.Framing != http1.NoBody && !hc.rq.bodyDone
 	if sess.closeConn || unread {
 		hc.linger = unread && sess.Status != 0
 		return false

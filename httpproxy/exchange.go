@@ -34,11 +34,8 @@ const flushAt = 32 << 10
 // exchange sends the request over uc and relays the response to the
 // client. It owns uc: it pools or closes it.
 func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
-	svc := hc.svc
-	ph := &svc.ph
-	peer := s.Peer
-	up := &s.upRequest
-	hc.respStarted, hc.upBodyDone = false, false
+	hc.rq.respStarted, hc.rq.upBodyDone = false, false
+	hc.body = nil
 	hc.up.Store(uc)
 	defer hc.up.CompareAndSwap(uc, nil)
 	if err := ctx.Err(); err != nil {
@@ -46,36 +43,50 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 		uc.c.Close()
 		return wrapKind(ErrDownstreamClosed, err)
 	}
+	if err := hc.sendRequest(ctx, s, uc); err != nil {
+		uc.c.Close()
+		return err
+	}
+	rto := pick(s.Peer.ReadTimeout, hc.svc.to.UpstreamRead)
+	if err := hc.awaitResponse(s, uc, rto); err != nil {
+		return err
+	}
+	if s.Response.Status == 101 {
+		return hc.upgrade(ctx, s, uc)
+	}
+	return hc.settle(s, uc, hc.relayResponse(ctx, s, uc, rto))
+}
+
+// sendRequest builds the upstream request (UpstreamRequestFilter
+// included) and writes its head upstream. The request body goes in the
+// head's write when it is small and already here (it is then kept for a
+// retry); otherwise a goroutine streams it while the response is awaited,
+// and hc.body will carry its outcome. The caller closes uc on error.
+func (hc *h1conn) sendRequest(ctx context.Context, s *Session, uc *upConn) error {
+	ph := &hc.svc.ph
+	up := &s.upRequest
 	hc.buildUpstreamRequest(s, up)
 	if ph.upRequest != nil {
 		if err := ph.upRequest.UpstreamRequestFilter(ctx, s, up); err != nil {
-			uc.c.Close()
 			return wrapKind(ErrInternal, err)
 		}
 		if isHead(up.Method) && !isHead(hc.req.Method) {
 			// The answer to HEAD has no body, but its Content-Length
 			// would promise the client one.
-			uc.c.Close()
 			return wrapKind(ErrInternal, fmt.Errorf("UpstreamRequestFilter turned a %s request into HEAD: the client would wait for a body the upstream does not send", hc.req.Method))
 		}
 	}
-	wto := pick(peer.WriteTimeout, svc.to.UpstreamWrite)
-	rto := pick(peer.ReadTimeout, svc.to.UpstreamRead)
-
-	// The request body goes in the head's write when it is small and
-	// already here (it is then kept for a retry); otherwise a goroutine
-	// streams it while the response is awaited.
+	wto := pick(s.Peer.WriteTimeout, hc.svc.to.UpstreamWrite)
 	req := &hc.req
 	hasBody := req.Framing != http1.NoBody
 	chunked := hasBody && (req.Framing == http1.Chunked || ph.reqBody != nil)
-	if hasBody && !chunked && !hc.bodyDone && !req.ExpectContinue &&
+	if hasBody && !chunked && !hc.rq.bodyDone && !req.ExpectContinue &&
 		req.ContentLength <= maxInlineBody && int64(hc.r.Buffered()) >= req.ContentLength {
 		if err := hc.readInlineBody(s); err != nil {
-			uc.c.Close()
 			return err
 		}
 	}
-	inline := hasBody && hc.bodyDone
+	inline := hasBody && hc.rq.bodyDone
 	if chunked {
 		up.Header.Del("Content-Length")
 		up.Header.Set("Transfer-Encoding", "chunked")
@@ -86,111 +97,129 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 	}
 	uc.wd.extend(hc.clock, uc.c.SetWriteDeadline, wto)
 	if _, err := uc.c.Write(hc.upw); err != nil {
-		uc.c.Close()
 		return upstreamErr(err)
 	}
-	var bodyDone chan error
 	if hasBody && !inline {
-		bodyDone = make(chan error, 1)
-		hc.bodyStreamed = true
+		hc.body = make(chan error, 1)
+		hc.rq.bodyStreamed = true
 		hc.bodyLive = true
-		go hc.sendBody(ctx, s, uc, chunked, wto, bodyDone)
+		go hc.sendBody(ctx, s, uc, chunked, wto, hc.body)
 	}
-	// stopBody ends a body still streaming and returns its outcome.
-	stopBody := func() error {
-		if bodyDone == nil {
-			return nil
-		}
-		// A body read to its end is only being written: wait for it.
-		// Otherwise the upstream answered before the whole body came, and
-		// the rest of it is abandoned.
-		if !hc.bodyRead.Load() {
-			uc.c.Close()
-			hc.in.stop.Store(true)
-			hc.c.SetReadDeadline(time.Unix(1, 0))
-		}
-		err := <-bodyDone
-		bodyDone = nil
-		hc.bodyLive = false
-		hc.in.stop.Store(false)
-		hc.in.forget() // the deadline may have been moved to wake it
-		if !hc.bodyDone {
-			s.closeConn = true // the rest of the request body is still on the wire
-		}
-		return err
-	}
+	return nil
+}
 
+// stopBody ends a request body still streaming and returns its outcome
+// (nil when none streams). A body read to its end is only being written:
+// it is waited for. Otherwise the upstream answered (or failed) before the
+// whole body came, and the rest of it is abandoned.
+func (hc *h1conn) stopBody(s *Session, uc *upConn) error {
+	if hc.body == nil {
+		return nil
+	}
+	if !hc.rq.bodyRead.Load() {
+		uc.c.Close()
+		hc.in.stop.Store(true)
+		hc.c.SetReadDeadline(time.Unix(1, 0))
+	}
+	err := <-hc.body
+	hc.body = nil
+	hc.bodyLive = false
+	hc.in.stop.Store(false)
+	hc.in.forget() // the deadline may have been moved to wake it
+	if !hc.rq.bodyDone {
+		s.closeConn = true // the rest of the request body is still on the wire
+	}
+	return err
+}
+
+// awaitResponse reads the response head into s.Response, passing 1xx
+// interim responses on to the client. On failure it closes uc and ends the
+// request body's stream; a fault of the client's found there explains the
+// upstream's failure, and is returned instead.
+func (hc *h1conn) awaitResponse(s *Session, uc *upConn, rto time.Duration) error {
 	resp := s.Response
 	uc.rd.extend(hc.clock, uc.c.SetReadDeadline, rto)
 	for {
 		resp.Reset()
-		err := uc.r.ReadResponse(resp, up.Method)
+		err := uc.r.ReadResponse(resp, s.upRequest.Method)
 		if err != nil {
 			uc.c.Close()
 			err = upstreamErr(err)
-			if berr := stopBody(); clientFault(berr) && !errors.Is(berr, errBodyStopped) {
-				err = berr // the client's fault explains the upstream's
+			if berr := hc.stopBody(s, uc); clientFault(berr) && !errors.Is(berr, errBodyStopped) {
+				err = berr
 			}
 			return err
 		}
-		hc.respStarted = true
+		hc.rq.respStarted = true
 		if resp.Status >= 200 || resp.Status == 101 {
 			break
 		}
 		if err := hc.relayInterim(s, resp); err != nil {
 			uc.c.Close()
-			stopBody()
+			hc.stopBody(s, uc)
 			return err
 		}
 	}
 	s.FirstByte = hc.tick()
-	if svc.m != nil {
-		svc.m.firstByte(s.FirstByte.Sub(s.Connected))
+	if m := hc.svc.m; m != nil {
+		m.firstByte(s.FirstByte.Sub(s.Connected))
 	}
-	if resp.Status == 101 {
-		if !req.Upgrade {
-			uc.c.Close()
-			stopBody()
-			return wrapKind(ErrUpstreamProtocol, errors.New("101 Switching Protocols to a request that asked for no upgrade"))
-		}
-		if err := stopBody(); err != nil {
-			uc.c.Close()
-			return err
-		}
-		return hc.tunnel(ctx, s, uc)
+	return nil
+}
+
+// upgrade completes a 101 Switching Protocols: only a request that asked
+// for an upgrade gets one, once its body is done.
+func (hc *h1conn) upgrade(ctx context.Context, s *Session, uc *upConn) error {
+	if !hc.req.Upgrade {
+		uc.c.Close()
+		hc.stopBody(s, uc)
+		return wrapKind(ErrUpstreamProtocol, errors.New("101 Switching Protocols to a request that asked for no upgrade"))
 	}
-	err := hc.relayResponse(ctx, s, uc, rto)
-	if err == nil && hc.expectRefused {
+	if err := hc.stopBody(s, uc); err != nil {
+		uc.c.Close()
+		return err
+	}
+	return hc.tunnel(ctx, s, uc)
+}
+
+// settle ends an exchange whose response relayResponse has passed on (err
+// is its outcome): the request body's stream is ended, uc goes back to the
+// pool when both messages ended cleanly and is closed otherwise, and the
+// last of the response is written to the client.
+func (hc *h1conn) settle(s *Session, uc *upConn, err error) error {
+	if err == nil && hc.rq.expectRefused {
 		// The answer goes out first; the body the client may never send
 		// is not waited for.
 		uc.c.Close()
 		err = hc.flush()
-		stopBody()
+		hc.stopBody(s, uc)
 		return err
 	}
-	if err == nil && bodyDone != nil && !hc.bodyRead.Load() {
+	if err == nil && hc.body != nil && !hc.rq.bodyRead.Load() {
 		// The upstream answered before it had the whole request body (a
 		// 413, a redirect, nginx's return). The answer stands and goes out
 		// first; the upstream connection, in doubt, is closed; the rest of
 		// the body is read and dropped (up to maxDrain) to keep the client.
-		hc.drain.Store(true)
+		hc.rq.drain.Store(true)
 		uc.c.Close()
 		err = hc.flush()
-		<-bodyDone
+		<-hc.body
+		hc.body = nil
 		hc.bodyLive = false
-		if !hc.bodyDone {
+		if !hc.rq.bodyDone {
 			s.closeConn = true
 		}
 		return err
 	}
-	berr := stopBody()
+	berr := hc.stopBody(s, uc)
 	// The connection goes back before the last write to the client, so the
 	// client's next request finds it.
-	reusable := err == nil && berr == nil && resp.KeepAlive && hc.upBodyDone && peer.IdleTimeout >= 0
+	peer := s.Peer
+	reusable := err == nil && berr == nil && s.Response.KeepAlive && hc.rq.upBodyDone && peer.IdleTimeout >= 0
 	// Taken back from abort's reach first: once pooled, another request may
 	// use it. When abort got it first, it is closed.
 	if reusable && hc.up.CompareAndSwap(uc, nil) {
-		svc.pool.put(uc, peer.IdleTimeout, hc.clock)
+		hc.svc.pool.put(uc, peer.IdleTimeout, hc.clock)
 	} else {
 		uc.c.Close()
 	}
@@ -257,7 +286,7 @@ func (hc *h1conn) readInlineBody(s *Session) error {
 		}
 	}
 	s.RequestBodyBytes = int64(len(hc.inlineBody))
-	hc.bodyDone = true
+	hc.rq.bodyDone = true
 	return nil
 }
 
@@ -308,16 +337,16 @@ func (hc *h1conn) streamBody(ctx context.Context, s *Session, uc *upConn, chunke
 		}
 		end := err == io.EOF
 		if end {
-			hc.bodyRead.Store(true)
+			hc.rq.bodyRead.Store(true)
 		}
-		if hc.drain.Load() {
+		if hc.rq.drain.Load() {
 			// The upstream has answered: the rest is read and dropped, so
 			// the client connection can carry its next request.
 			if drained += int64(len(p)); drained > maxDrain {
 				return wrapKind(ErrDownstreamClosed, errDrainTooLong)
 			}
 			if end {
-				hc.bodyDone = true
+				hc.rq.bodyDone = true
 				return nil
 			}
 			continue
@@ -347,13 +376,13 @@ func (hc *h1conn) streamBody(ctx context.Context, s *Session, uc *upConn, chunke
 			buf = append(buf, p...)
 		}
 		if end || hc.r.Buffered() == 0 || len(buf) >= flushAt {
-			if werr := write(); werr != nil && !hc.drain.Load() {
+			if werr := write(); werr != nil && !hc.rq.drain.Load() {
 				uc.c.Close()
 				return werr
 			}
 		}
 		if end {
-			hc.bodyDone = true
+			hc.rq.bodyDone = true
 			return nil
 		}
 	}
@@ -366,7 +395,7 @@ func (hc *h1conn) relayInterim(s *Session, resp *http1.Response) error {
 		return nil
 	}
 	if resp.Status == 100 {
-		hc.sent100 = true
+		hc.rq.sent100 = true
 	}
 	stripHopByHop(&resp.Header)
 	resp.Version = 11
@@ -398,13 +427,13 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 			return wrapKind(ErrInternal, err)
 		}
 	}
-	if hc.req.ExpectContinue && !hc.sent100 && hc.bodyStreamed && !hc.bodyRead.Load() {
+	if hc.req.ExpectContinue && !hc.rq.sent100 && hc.rq.bodyStreamed && !hc.rq.bodyRead.Load() {
 		// A final answer to "Expect: 100-continue" without a 100 first: the
 		// client may never send its body (RFC 9110 10.1.1), so what it
 		// sends next cannot be told from the body. The connection ends
 		// with this response.
 		s.closeConn = true
-		hc.expectRefused = true
+		hc.rq.expectRefused = true
 	}
 	down := upFraming
 	if upFraming != http1.NoBody {
@@ -425,7 +454,7 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 	hc.wbuf = resp.AppendHead(hc.wbuf[:0])
 	s.headSent = true
 	if upFraming == http1.NoBody {
-		hc.upBodyDone = true
+		hc.rq.upBodyDone = true
 		return nil // exchange writes it
 	}
 	br := uc.r.Body(upFraming, upLength)
@@ -436,7 +465,16 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 		// long, left for the connection to be closed.
 		return hc.dropBody(br, rto, uc)
 	}
-	filter := ph.respBody
+	return hc.relayBody(ctx, s, uc, br, upFraming, down, rto)
+}
+
+// relayBody streams the response body read by br (framed upFraming by
+// the upstream) to the client in the client's framing (down), through
+// ResponseBodyFilter; a long enough Content-Length body is spliced
+// instead. The last of it is left in hc.wbuf for exchange to write once
+// the upstream connection is settled.
+func (hc *h1conn) relayBody(ctx context.Context, s *Session, uc *upConn, br *http1.BodyReader, upFraming, down http1.Framing, rto time.Duration) error {
+	filter := hc.svc.ph.respBody
 	spliceAt := hc.svc.cfg.SpliceBody
 	if spliceAt == 0 {
 		spliceAt = defaultSpliceBody
@@ -481,7 +519,7 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 			hc.wbuf = append(hc.wbuf, p...)
 		}
 		if end {
-			hc.upBodyDone = true
+			hc.rq.upBodyDone = true
 			return nil // exchange writes the rest
 		}
 		// Write when the next read would wait, so that a streamed body
@@ -545,7 +583,7 @@ func (hc *h1conn) spliceBody(s *Session, uc *upConn, br *http1.BodyReader, n int
 		s.closeConn = true
 		return wrapKind(ErrInternal, err)
 	}
-	hc.upBodyDone = true
+	hc.rq.upBodyDone = true
 	return nil
 }
 
@@ -561,7 +599,7 @@ func (hc *h1conn) dropBody(br *http1.BodyReader, rto time.Duration, uc *upConn) 
 		p, err := br.Next()
 		n += int64(len(p))
 		if err == io.EOF {
-			hc.upBodyDone = true
+			hc.rq.upBodyDone = true
 			return nil
 		}
 		if err != nil {

@@ -95,13 +95,13 @@ func (hc *h1conn) proxy(ctx context.Context, s *Session) error {
 		}
 		// Retrying is safe only while the upstream may not have acted on
 		// the request: no request body streamed, nothing answered.
-		safe := !s.headSent && !hc.bodyStreamed && ctx.Err() == nil
-		if reused && safe && !hc.respStarted && hc.idempotent() && staleFailure(err) {
+		safe := !s.headSent && !hc.rq.bodyStreamed && ctx.Err() == nil
+		if reused && safe && !hc.rq.respStarted && hc.idempotent() && staleFailure(err) {
 			// A pooled connection the upstream had closed, and a request that
 			// may be sent twice: not the peer's
 			// fault, so no phase hears of it and no retry is spent; the
 			// next try dials afresh (so this happens once at most).
-			hc.fresh = true
+			hc.rq.fresh = true
 			s.LastError = err
 			continue
 		}
@@ -149,8 +149,8 @@ func (hc *h1conn) connect(ctx context.Context, peer *Peer) (*upConn, bool, error
 	// the upstream to have dropped it. Otherwise a stale one shows as a
 	// close before any response byte, and the request is retried on a
 	// fresh connection (see proxy).
-	retryable := hc.idempotent() && (hc.req.Framing == http1.NoBody || hc.bodyDone)
-	for !hc.fresh {
+	retryable := hc.idempotent() && (hc.req.Framing == http1.NoBody || hc.rq.bodyDone)
+	for !hc.rq.fresh {
 		uc := svc.pool.get(key, hc.clock)
 		if uc == nil {
 			break
@@ -162,7 +162,7 @@ func (hc *h1conn) connect(ctx context.Context, peer *Peer) (*upConn, bool, error
 		}
 		uc.c.Close()
 	}
-	hc.fresh = false
+	hc.rq.fresh = false
 	timeout := peer.ConnectTimeout
 	if timeout == 0 {
 		timeout = svc.to.Connect

@@ -18,7 +18,7 @@ func (hc *h1conn) writeWhole(s *Session, resp *http1.Response, body []byte) erro
 	}
 	resp.Version = 11
 	noBody := bodyless(resp.Status)
-	if hc.req.Framing != http1.NoBody && !hc.bodyDone {
+	if hc.req.Framing != http1.NoBody && !hc.rq.bodyDone {
 		s.closeConn = true // the unread request body would be taken for the next request
 	}
 	if ph := hc.svc.ph.response; ph != nil {
