@@ -82,43 +82,11 @@ type upstream struct {
 // filters, and resolves the upstream addresses. It binds nothing; see Listen
 // and Serve.
 func New(cfg Config) (*Proxy, error) {
-	if cfg.Name == "" {
-		return nil, invalid("Name is required")
-	}
-	if len(cfg.Listen) == 0 {
-		return nil, invalid("%s: Listen is empty", cfg.Name)
-	}
-	if cfg.Balancer == nil && len(cfg.Upstreams) == 0 {
-		return nil, invalid("%s: no Upstreams", cfg.Name)
-	}
-	if cfg.IdleTimeout < 0 || cfg.MaxSessions < 0 || cfg.Workers < 0 {
-		return nil, invalid("%s: negative IdleTimeout, MaxSessions or Workers", cfg.Name)
-	}
-	if cfg.MaxDatagramSize < 0 || cfg.MaxDatagramSize > 65535 {
-		return nil, invalid("%s: MaxDatagramSize %d outside 1..65535", cfg.Name, cfg.MaxDatagramSize)
-	}
-	if cfg.Filter.SessionRatePerIP < 0 || math.IsNaN(cfg.Filter.SessionRatePerIP) || cfg.Filter.SessionBurstPerIP < 0 {
-		return nil, invalid("%s: negative or NaN session rate or burst", cfg.Name)
-	}
-	ver, err := proxyproto.ParseVersion(cfg.ProxyProtocol.Send)
+	ver, err := cfg.check()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: proxy_protocol.send: %w", ErrInvalidConfig, cfg.Name, err)
+		return nil, err
 	}
-	if ver == 1 {
-		return nil, invalid("%s: PROXY protocol v1 cannot describe UDP; use v2", cfg.Name)
-	}
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = DefaultIdleTimeout
-	}
-	if cfg.MaxSessions == 0 {
-		cfg.MaxSessions = DefaultMaxSessions
-	}
-	if cfg.MaxDatagramSize == 0 {
-		cfg.MaxDatagramSize = DefaultMaxDatagramSize
-	}
-	if cfg.SocketBuffer == 0 {
-		cfg.SocketBuffer = DefaultSocketBuffer
-	}
+	cfg.setDefaults()
 	p := &Proxy{
 		cfg:     cfg,
 		log:     cfg.Logger,
@@ -143,28 +111,108 @@ func New(cfg Config) (*Proxy, error) {
 	// Every worker needs a share of at least one session.
 	p.workers = max(1, min(p.workers, cfg.MaxSessions))
 
-	for _, s := range cfg.Listen {
+	if err := p.resolveListen(); err != nil {
+		return nil, err
+	}
+	names, err := p.buildUpstreams()
+	if err != nil {
+		return nil, err
+	}
+	if p.filter, err = buildFilter(cfg.Filter, cfg.CustomFilter); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, cfg.Name, err)
+	}
+
+	m := cfg.Metrics
+	if m == nil {
+		if m, err = NewMetrics(prometheus.NewRegistry()); err != nil {
+			return nil, err
+		}
+	}
+	p.metrics = m.service(cfg.Name, names)
+	for _, u := range p.ups {
+		u.m = p.metrics.upstreams[u.idx]
+	}
+	return p, nil
+}
+
+// check refuses a Config New cannot run and returns the PROXY version to
+// send (0 for none).
+func (cfg *Config) check() (int, error) {
+	if cfg.Name == "" {
+		return 0, invalid("Name is required")
+	}
+	if len(cfg.Listen) == 0 {
+		return 0, invalid("%s: Listen is empty", cfg.Name)
+	}
+	if cfg.Balancer == nil && len(cfg.Upstreams) == 0 {
+		return 0, invalid("%s: no Upstreams", cfg.Name)
+	}
+	if cfg.IdleTimeout < 0 || cfg.MaxSessions < 0 || cfg.Workers < 0 {
+		return 0, invalid("%s: negative IdleTimeout, MaxSessions or Workers", cfg.Name)
+	}
+	if cfg.MaxDatagramSize < 0 || cfg.MaxDatagramSize > 65535 {
+		return 0, invalid("%s: MaxDatagramSize %d outside 1..65535", cfg.Name, cfg.MaxDatagramSize)
+	}
+	if cfg.Filter.SessionRatePerIP < 0 || math.IsNaN(cfg.Filter.SessionRatePerIP) || cfg.Filter.SessionBurstPerIP < 0 {
+		return 0, invalid("%s: negative or NaN session rate or burst", cfg.Name)
+	}
+	ver, err := proxyproto.ParseVersion(cfg.ProxyProtocol.Send)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s: proxy_protocol.send: %w", ErrInvalidConfig, cfg.Name, err)
+	}
+	if ver == 1 {
+		return 0, invalid("%s: PROXY protocol v1 cannot describe UDP; use v2", cfg.Name)
+	}
+	return ver, nil
+}
+
+// setDefaults gives every zero field its default.
+func (cfg *Config) setDefaults() {
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.MaxDatagramSize == 0 {
+		cfg.MaxDatagramSize = DefaultMaxDatagramSize
+	}
+	if cfg.SocketBuffer == 0 {
+		cfg.SocketBuffer = DefaultSocketBuffer
+	}
+}
+
+// resolveListen resolves the listen addresses into p.listen.
+func (p *Proxy) resolveListen() error {
+	for _, s := range p.cfg.Listen {
 		ap, err := resolveUDP(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: listen %q: %w", ErrInvalidConfig, cfg.Name, s, err)
+			return fmt.Errorf("%w: %s: listen %q: %w", ErrInvalidConfig, p.cfg.Name, s, err)
 		}
 		// With SO_REUSEPORT a repeated address would bind twice and split
 		// its traffic; port 0 asks for a new port each time.
 		if ap.Port() != 0 && slices.Contains(p.listen, ap) {
-			return nil, invalid("%s: listen address %s given twice", cfg.Name, ap)
+			return invalid("%s: listen address %s given twice", p.cfg.Name, ap)
 		}
 		p.listen = append(p.listen, ap)
 	}
+	return nil
+}
 
+// buildUpstreams makes the balancer (unless the Config brings one) and an
+// upstream per backend, and returns the backends' names.
+func (p *Proxy) buildUpstreams() ([]string, error) {
+	cfg := &p.cfg
 	if p.bal = cfg.Balancer; p.bal == nil {
 		policy := lb.Hash
 		if cfg.Balance != "" {
+			var err error
 			if policy, err = lb.ParsePolicy(cfg.Balance); err != nil {
 				return nil, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, cfg.Name, err)
 			}
 		}
-		p.bal, err = lb.New(cfg.Upstreams, policy, lb.OnHealthChange(p.HealthChanged))
-		if err != nil {
+		var err error
+		if p.bal, err = lb.New(cfg.Upstreams, policy, lb.OnHealthChange(p.HealthChanged)); err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, cfg.Name, err)
 		}
 	}
@@ -183,22 +231,7 @@ func New(cfg Config) (*Proxy, error) {
 		p.byBE[be] = u
 		names = append(names, be.Addr)
 	}
-
-	if p.filter, err = buildFilter(cfg.Filter, cfg.CustomFilter); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, cfg.Name, err)
-	}
-
-	m := cfg.Metrics
-	if m == nil {
-		if m, err = NewMetrics(prometheus.NewRegistry()); err != nil {
-			return nil, err
-		}
-	}
-	p.metrics = m.service(cfg.Name, names)
-	for _, u := range p.ups {
-		u.m = p.metrics.upstreams[u.idx]
-	}
-	return p, nil
+	return names, nil
 }
 
 // resolveUDP turns host:port into an address, resolving a name once.
