@@ -7,17 +7,10 @@
 // A Proxy implements one method, UpstreamPeer; every other phase is an
 // optional interface the Service finds once, when it is built:
 //
-//	type LB struct {
-//		bal   *lb.Balancer
-//		peers map[*lb.Backend]*httpproxy.Peer // one long-lived Peer per backend
-//	}
+//	type LB struct{ up *httpproxy.Balanced } // an lb.Balancer, with its books kept
 //
 //	func (p LB) UpstreamPeer(ctx context.Context, s *httpproxy.Session) (*httpproxy.Peer, error) {
-//		be, err := p.bal.Pick(nil, nil)
-//		if err != nil {
-//			return nil, err
-//		}
-//		return p.peers[be], nil
+//		return p.up.Pick(s)
 //	}
 //
 //	func (LB) UpstreamRequestFilter(ctx context.Context, s *httpproxy.Session, req *http1.Request) error {
@@ -25,8 +18,15 @@
 //		return nil
 //	}
 //
-//	svc, _ := httpproxy.New(LB{bal, peers}, httpproxy.Config{Name: "web"})
+//	bal, _ := lb.New(backends, lb.LeastConn)
+//	svc, _ := httpproxy.New(LB{httpproxy.NewBalanced(bal, nil)}, httpproxy.Config{Name: "web"})
 //	go svc.Serve(ctx, ln)
+//
+// Balanced.Pick is all an UpstreamPeer needs to balance: the backend is
+// held for the request (least_conn counts), a backend that fails to
+// connect is reported (passive health) and not picked again for the same
+// request (failover), and the request's outcome is reported when it ends.
+// A bare lb.Balancer.Pick does none of that.
 //
 // What the pipeline guarantees:
 //   - Bodies stream through in both directions without being held whole,

@@ -13,18 +13,15 @@ import (
 )
 
 // LB is the Pingora blog's load balancer: round robin over a Balancer, and
-// the Host header rewritten for the upstream.
+// the Host header rewritten for the upstream. Balanced keeps the
+// balancer's books: backends held per request, failures reported,
+// failover within a request.
 type LB struct {
-	bal   *lb.Balancer
-	peers map[*lb.Backend]*httpproxy.Peer // one long-lived Peer per backend
+	up *httpproxy.Balanced
 }
 
 func (p *LB) UpstreamPeer(ctx context.Context, s *httpproxy.Session) (*httpproxy.Peer, error) {
-	be, err := p.bal.Pick(nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	return p.peers[be], nil
+	return p.up.Pick(s)
 }
 
 func (p *LB) UpstreamRequestFilter(ctx context.Context, s *httpproxy.Session, req *http1.Request) error {
@@ -42,10 +39,7 @@ func Example() {
 	defer origin.Close()
 
 	bal, _ := lb.New([]lb.BackendConfig{{Addr: oln.Addr().String()}}, lb.RoundRobin)
-	p := &LB{bal: bal, peers: map[*lb.Backend]*httpproxy.Peer{}}
-	for _, be := range bal.Backends() {
-		p.peers[be] = &httpproxy.Peer{Addr: be.Addr}
-	}
+	p := &LB{up: httpproxy.NewBalanced(bal, nil)}
 	svc, _ := httpproxy.New(p, httpproxy.Config{Name: "web"})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go svc.Serve(context.Background(), ln)

@@ -66,6 +66,7 @@ func (hc *h1conn) proxy(ctx context.Context, s *Session) error {
 			if hc.svc.m != nil {
 				hc.svc.m.connectError(peer.Addr, kindLabel(err))
 			}
+			s.pick.connectFailed()
 			next := Retryable(err)
 			if ph.failConn != nil {
 				if next = ph.failConn.FailToConnect(ctx, s, peer, err); next == nil {

@@ -117,6 +117,7 @@ func failureText(err error) string {
 // finish ends a request: metrics, the access log line and Logging.
 func (hc *h1conn) finish(ctx context.Context, s *Session, err error) {
 	s.End = hc.tick()
+	s.pick.done(err) // Balanced's books: before the log line, which marks the end
 	svc := hc.svc
 	if svc.m != nil {
 		svc.m.request(s, err)

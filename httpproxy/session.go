@@ -59,15 +59,17 @@ type Session struct {
 	// undelivered is the status of a whole response whose write to the
 	// client failed (Status is then 0), for the access log.
 	undelivered int
+	// pick is Balanced's state for this request.
+	pick pickState
 }
 
 // reset readies s for the next request of its connection.
 func (s *Session) reset() {
 	c, req, resp, d := s.c, s.Request, s.Response, s.Digest
-	up := s.upRequest
+	up, pick := s.upRequest, s.pick
 	*s = Session{c: c, Request: req, Response: resp, Digest: d}
 	up.Reset()
-	s.upRequest = up
+	s.upRequest, s.pick = up, pick
 }
 
 // ClientAddr returns the original client's address: the source from an

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -72,8 +71,10 @@ func TestHTTPRouteMatch(t *testing.T) {
 	}
 }
 
-// testUpstreams builds a balancer over n made-up addresses.
-func testUpstreams(t *testing.T, n int, policy lb.Policy) *httpUpstreams {
+// testUpstreams builds a balancer over n made-up addresses. (Failover,
+// passive health and least_conn counts are httpproxy.Balanced's, tested
+// through the pipeline in package httpproxy.)
+func testUpstreams(t *testing.T, n int, policy lb.Policy) *httpproxy.Balanced {
 	t.Helper()
 	var cfgs []lb.BackendConfig
 	for i := range n {
@@ -83,113 +84,7 @@ func testUpstreams(t *testing.T, n int, policy lb.Policy) *httpUpstreams {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up := &httpUpstreams{bal: bal, peers: map[*lb.Backend]*httpproxy.Peer{}, hash: policy == lb.Hash}
-	for _, be := range bal.Backends() {
-		up.peers[be] = &httpproxy.Peer{Addr: be.Addr}
-	}
-	return up
-}
-
-// TestHTTPRouterFailover drives the phases as the pipeline does: a backend
-// that fails to connect is reported, excluded from the request's next
-// pick, and released; once every backend has failed the last failure is
-// returned; enough failures take a backend down for later requests.
-func TestHTTPRouterFailover(t *testing.T) {
-	ctx := context.Background()
-	up := testUpstreams(t, 2, lb.RoundRobin)
-	r := newHTTPRouter(nil, &httpRoute{up: up})
-	backends := up.bal.Backends()
-	connErr := fmt.Errorf("%w: refused", httpproxy.ErrConnect)
-
-	for range 3 {
-		s := &httpproxy.Session{Ctx: r.NewCtx()}
-		s.Ctx.(*httpRequestCtx).route = r.fallback
-		var seen []string
-		for {
-			peer, err := r.UpstreamPeer(ctx, s)
-			if err != nil {
-				if !errors.Is(err, httpproxy.ErrConnect) {
-					t.Fatalf("after every backend failed: %v, want the last connect error", err)
-				}
-				break
-			}
-			if peer != up.peers[backends[0]] && peer != up.peers[backends[1]] {
-				t.Fatalf("peer %v is not one of the pre-built peers", peer)
-			}
-			seen = append(seen, peer.Addr)
-			if len(seen) > 2 {
-				t.Fatalf("picked %v: a failed backend was picked again", seen)
-			}
-			next := r.FailToConnect(ctx, s, peer, connErr)
-			if !httpproxy.IsRetryable(next) || !errors.Is(next, httpproxy.ErrConnect) {
-				t.Fatalf("FailToConnect returned %v, want a retryable connect error", next)
-			}
-			s.LastError = next
-		}
-		if len(seen) != 2 || seen[0] == seen[1] {
-			t.Fatalf("tried %v, want both backends once", seen)
-		}
-		r.Logging(ctx, s, s.LastError)
-	}
-	for _, be := range backends {
-		if be.Active() != 0 {
-			t.Errorf("%s: %d requests still counted in flight", be, be.Active())
-		}
-		if be.Healthy() {
-			t.Errorf("%s: healthy after three failed connects (passive health)", be)
-		}
-	}
-	s := &httpproxy.Session{Ctx: r.NewCtx()}
-	s.Ctx.(*httpRequestCtx).route = r.fallback
-	_, err := r.UpstreamPeer(ctx, s)
-	if !errors.Is(err, lb.ErrNoBackend) {
-		t.Fatalf("every backend down: %v, want lb.ErrNoBackend", err)
-	}
-	r.Logging(ctx, s, err)
-}
-
-// TestHTTPRouterSuccessResetsFailures: an answered request reports success,
-// so failures that are not consecutive never take a backend down; an
-// upstream timeout counts as a failure.
-func TestHTTPRouterSuccessResetsFailures(t *testing.T) {
-	ctx := context.Background()
-	up := testUpstreams(t, 1, lb.Hash)
-	r := newHTTPRouter(nil, &httpRoute{up: up})
-	be := up.bal.Backends()[0]
-	request := func(outcome error) {
-		s := &httpproxy.Session{Ctx: r.NewCtx()}
-		s.Ctx.(*httpRequestCtx).route = r.fallback
-		peer, err := r.UpstreamPeer(ctx, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if be.Active() != 1 {
-			t.Fatalf("active %d during the request", be.Active())
-		}
-		if outcome != nil && errors.Is(outcome, httpproxy.ErrConnect) {
-			s.LastError = r.FailToConnect(ctx, s, peer, outcome)
-		}
-		r.Logging(ctx, s, outcome)
-		if be.Active() != 0 {
-			t.Fatalf("active %d after the request", be.Active())
-		}
-	}
-	timeout := fmt.Errorf("%w: read", httpproxy.ErrUpstreamTimeout)
-	refused := fmt.Errorf("%w: refused", httpproxy.ErrConnect)
-	for range 5 {
-		request(timeout)
-		request(refused)
-		request(nil)
-	}
-	if !be.Healthy() {
-		t.Fatal("down, though no three failures were consecutive")
-	}
-	request(timeout)
-	request(refused)
-	request(timeout)
-	if be.Healthy() {
-		t.Fatal("healthy after three consecutive failures")
-	}
+	return httpproxy.NewBalanced(bal, nil)
 }
 
 // TestProbeUpstream: the active check connects to host:port and

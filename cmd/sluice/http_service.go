@@ -77,9 +77,10 @@ func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
 	return s, nil
 }
 
-// upstreams builds a balancer over list with a Peer per backend. route
-// labels health changes ("" for the service's own upstreams).
-func (s *httpService) upstreams(a *app, route string, list []Upstream, balance string) (*httpUpstreams, error) {
+// upstreams builds a balancer over list, kept by an httpproxy.Balanced
+// with a Peer per backend. route labels health changes ("" for the
+// service's own upstreams).
+func (s *httpService) upstreams(a *app, route string, list []Upstream, balance string) (*httpproxy.Balanced, error) {
 	policy, err := lb.ParsePolicy(balance)
 	if err != nil {
 		return nil, fmt.Errorf("http %s: %w", s.cfg.Name, err)
@@ -95,12 +96,13 @@ func (s *httpService) upstreams(a *app, route string, list []Upstream, balance s
 	if err != nil {
 		return nil, fmt.Errorf("http %s: %w", s.cfg.Name, err)
 	}
-	up := &httpUpstreams{bal: bal, peers: make(map[*lb.Backend]*httpproxy.Peer, len(list)), hash: policy == lb.Hash}
-	for i, be := range bal.Backends() {
-		addr := list[i].Addr
-		up.peers[be] = &httpproxy.Peer{Addr: addr.Address, Network: addr.Network}
+	i := 0
+	up := httpproxy.NewBalanced(bal, func(be *lb.Backend) *httpproxy.Peer {
+		addr := list[i].Addr // Backends are in the order of list
+		i++
 		a.httpHealthy.WithLabelValues(name, route, be.Addr).Set(1)
-	}
+		return &httpproxy.Peer{Addr: addr.Address, Network: addr.Network}
+	})
 	s.balancers = append(s.balancers, bal)
 	return up, nil
 }

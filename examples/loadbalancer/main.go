@@ -32,11 +32,13 @@ import (
 )
 
 // LB balances requests round robin over its upstreams and sends them with
-// Host set to host.
+// Host set to host. httpproxy.Balanced keeps the balancer's books: the
+// backend is held while a request uses it, a backend that refuses
+// connections is reported (passive health) and failed over within the
+// request.
 type LB struct {
-	bal   *lb.Balancer
-	peers map[*lb.Backend]*httpproxy.Peer // one per backend, built once
-	host  string
+	up   *httpproxy.Balanced
+	host string
 }
 
 // NewLB returns an LB over upstreams (host:port).
@@ -49,20 +51,12 @@ func NewLB(host string, upstreams ...string) (*LB, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &LB{bal: bal, peers: map[*lb.Backend]*httpproxy.Peer{}, host: host}
-	for _, be := range bal.Backends() {
-		p.peers[be] = &httpproxy.Peer{Addr: be.Addr}
-	}
-	return p, nil
+	return &LB{up: httpproxy.NewBalanced(bal, nil), host: host}, nil
 }
 
 // UpstreamPeer returns the next backend.
 func (p *LB) UpstreamPeer(ctx context.Context, s *httpproxy.Session) (*httpproxy.Peer, error) {
-	be, err := p.bal.Pick(nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	return p.peers[be], nil
+	return p.up.Pick(s)
 }
 
 // UpstreamRequestFilter sets Host on the request sent upstream.
@@ -119,7 +113,7 @@ func serve(ctx context.Context, p *LB, ln net.Listener, logger *slog.Logger) err
 	checks := make(chan struct{})
 	go func() {
 		defer close(checks)
-		p.bal.RunHealthChecks(ctx, lb.HealthCheck{Interval: time.Second})
+		p.up.Balancer().RunHealthChecks(ctx, lb.HealthCheck{Interval: time.Second})
 	}()
 	served := make(chan error, 1)
 	go func() { served <- svc.Serve(context.Background(), ln) }()

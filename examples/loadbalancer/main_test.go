@@ -5,6 +5,8 @@ import (
 	"context"
 	"slices"
 	"testing"
+
+	"github.com/sluice-proxy/sluice/httpproxy"
 )
 
 // TestDemo runs the demo: requests alternate between the two origins, each
@@ -32,9 +34,9 @@ func TestPeersAreLongLived(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	first, _ := p.UpstreamPeer(context.Background(), nil)
+	first, _ := p.UpstreamPeer(context.Background(), &httpproxy.Session{})
 	for range 4 {
-		peer, err := p.UpstreamPeer(context.Background(), nil)
+		peer, err := p.UpstreamPeer(context.Background(), &httpproxy.Session{}) // a request each
 		if err != nil {
 			t.Fatal(err)
 		}
