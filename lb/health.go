@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"sync"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/localerr"
+	"github.com/sluice-proxy/sluice/transport"
 )
 
 // Defaults for active health checks.
@@ -32,9 +32,9 @@ type HealthCheck struct {
 	// Fall is how many consecutive failed probes take an up backend down;
 	// 0 means DefaultFall.
 	Fall int
-	// Probe checks one backend address; nil means a TCP connect, closed at
-	// once. An HTTP check, a TLS handshake or a check of a virtual
-	// upstream goes here.
+	// Probe checks one backend address; nil means transport.Probe: a
+	// connect to host:port or unix:/path, closed at once. An HTTP check,
+	// a TLS handshake or a check of a virtual upstream goes here.
 	Probe func(ctx context.Context, addr string) error
 }
 
@@ -65,7 +65,7 @@ func (b *Balancer) RunHealthChecks(ctx context.Context, hc HealthCheck) {
 		hc.Fall = DefaultFall
 	}
 	if hc.Probe == nil {
-		hc.Probe = tcpProbe
+		hc.Probe = transport.Probe
 	}
 	var wg sync.WaitGroup
 	for _, be := range b.backends {
@@ -132,14 +132,4 @@ func (b *Balancer) setHeld(be *Backend, reason string) {
 	if be.down.Swap(stateHeld) == stateUp {
 		b.notify(be, false, reason)
 	}
-}
-
-// tcpProbe is the default probe: a TCP connect, closed at once.
-func tcpProbe(ctx context.Context, addr string) error {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return err
-	}
-	return c.Close()
 }

@@ -3,6 +3,8 @@ package lb
 import (
 	"context"
 	"errors"
+	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -226,5 +228,34 @@ func TestActiveChecksRiseFall(t *testing.T) {
 	}
 	if ev := waitEvent(t, events); !ev.healthy {
 		t.Fatalf("event %+v, want up", ev)
+	}
+}
+
+// The default probe checks unix:/path backends too: a socket nobody
+// listens on goes down, and comes up once something listens there.
+func TestActiveChecksUnixUpstream(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "up.sock")
+	rec, events := eventRecorder(t)
+	b := mustNew(t, []BackendConfig{{Addr: "unix:" + path}}, RoundRobin, rec)
+	runChecks(t, b, HealthCheck{Interval: 10 * time.Millisecond, Rise: 1, Fall: 1})
+	if ev := waitEvent(t, events); ev.healthy {
+		t.Fatalf("event %+v, want the unix backend down while nothing listens", ev)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	if ev := waitEvent(t, events); !ev.healthy {
+		t.Fatalf("event %+v, want the unix backend up once it listens", ev)
 	}
 }

@@ -136,22 +136,6 @@ func (p *Proxy) HealthChanged(be *lb.Backend, healthy bool, reason string) {
 	p.log.Warn("upstream health changed", "upstream", be.Addr, "healthy", healthy, "reason", reason)
 }
 
-// networkOf maps an upstream address to its network: "unix:/path" is a Unix
-// socket, anything else TCP.
-func networkOf(addr string) string {
-	if len(addr) > 5 && addr[:5] == "unix:" {
-		return "unix"
-	}
-	return "tcp"
-}
-
-func addressOf(addr string) string {
-	if networkOf(addr) == "unix" {
-		return addr[5:]
-	}
-	return addr
-}
-
 // instrumentDial wraps dial with connect latency and error metrics and,
 // unless dial bounds its attempts itself, a per-attempt timeout.
 func (p *Proxy) instrumentDial(dial lb.DialFunc, bounded bool) lb.DialFunc {
@@ -274,9 +258,6 @@ func addrString(a net.Addr) string {
 }
 
 // DialerFunc adapts a transport.Dialer to the balancer's DialFunc: upstream
-// addresses "unix:/path" dial a Unix socket, anything else TCP.
-func DialerFunc(d *transport.Dialer) lb.DialFunc {
-	return func(ctx context.Context, addr string) (net.Conn, error) {
-		return d.DialContext(ctx, networkOf(addr), addressOf(addr))
-	}
-}
+// addresses "unix:/path" dial a Unix socket, anything else TCP
+// (transport.ParseAddr).
+func DialerFunc(d *transport.Dialer) lb.DialFunc { return d.Dial }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -20,12 +21,13 @@ type Dialer struct {
 	Timeout time.Duration
 	// Source is the local address to bind before connecting: an IP address
 	// ("10.0.0.2"), or an IP address and port ("10.0.0.2:4000") for TCP; a
-	// path for Unix. Empty lets the system choose. For TCP with no port (or
+	// path for Unix (an IP address is ignored there). Empty lets the system choose. For TCP with no port (or
 	// port 0), IP_BIND_ADDRESS_NO_PORT is set, so the port is chosen at
 	// connect time and the same source port can serve many destinations.
 	Source string
 	// DisableNoDelay turns Nagle's algorithm on (Go sets TCP_NODELAY by
-	// default). TCP only.
+	// default). TCP only: DisableNoDelay, KeepAlive and FastOpen are
+	// ignored for Unix sockets.
 	DisableNoDelay bool
 	// KeepAlive is the keep-alive period: 0 keeps Go's default (15 s),
 	// negative disables keep-alives. TCP only.
@@ -68,10 +70,10 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 			opts = append(opts, optFastOpenConnect)
 		}
 	case "unix":
-		if d.DisableNoDelay || d.KeepAlive != 0 || d.FastOpen {
-			return nil, fmt.Errorf("transport: dial unix %s: DisableNoDelay, KeepAlive and FastOpen apply to TCP only", addr)
-		}
-		if d.Source != "" {
+		// The TCP options are ignored, so that one Dialer serves a
+		// service whose upstreams are of both kinds; so is an IP Source.
+		nd.KeepAlive = -1
+		if d.Source != "" && strings.Contains(d.Source, "/") {
 			nd.LocalAddr = &net.UnixAddr{Net: "unix", Name: d.Source}
 		}
 	default:
@@ -93,8 +95,8 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	if err != nil {
 		return nil, fmt.Errorf("transport: %w", err)
 	}
-	if d.DisableNoDelay {
-		if err := c.(*net.TCPConn).SetNoDelay(false); err != nil {
+	if tc, ok := c.(*net.TCPConn); ok && d.DisableNoDelay {
+		if err := tc.SetNoDelay(false); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("transport: dial %s %s: clearing TCP_NODELAY: %w", network, addr, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // sourceSeen dials ln with d and returns the client address the server saw.
@@ -62,7 +63,6 @@ func TestDialerBadConfig(t *testing.T) {
 	}{
 		{"bad source", "tcp", Dialer{Source: "localhost"}, "source"},
 		{"unknown network", "udp", Dialer{}, "unsupported network"},
-		{"unix with FastOpen", "unix", Dialer{FastOpen: true}, "TCP only"},
 		{"negative buffer", "tcp", Dialer{SendBuffer: -5}, "negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,6 +126,53 @@ func TestDialerUnix(t *testing.T) {
 	defer c.Close()
 	if got := <-done; got != src {
 		t.Fatalf("server saw %q, want %q", got, src)
+	}
+}
+
+// A Dialer with every TCP option set (as a service's dialer is) dials a
+// Unix upstream: the TCP options are ignored there, and so is an IP
+// source. Dial takes the "unix:/path" form.
+func TestDialerUnixIgnoresTCPOptions(t *testing.T) {
+	ln := listen(t, &ListenConfig{Network: "unix", Address: filepath.Join(t.TempDir(), "srv.sock")})
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	d := Dialer{DisableNoDelay: true, KeepAlive: 30 * time.Second, FastOpen: true, Source: "127.0.0.1"}
+	c, err := d.Dial(context.Background(), "unix:"+ln.Addr().String())
+	if err != nil {
+		t.Fatalf("dial unix with TCP options: %v", err)
+	}
+	c.Close()
+	if err := Probe(context.Background(), "unix:"+ln.Addr().String()); err != nil {
+		t.Fatalf("Probe of a listening unix socket: %v", err)
+	}
+	if err := Probe(context.Background(), "unix:"+filepath.Join(t.TempDir(), "none.sock")); err == nil {
+		t.Fatal("Probe of a missing unix socket succeeded")
+	}
+}
+
+func TestParseAddr(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    Addr
+		wantErr bool
+	}{
+		{"127.0.0.1:80", Addr{"tcp", "127.0.0.1:80"}, false},
+		{"example.com:443", Addr{"tcp", "example.com:443"}, false},
+		{"[::1]:80", Addr{"tcp", "[::1]:80"}, false},
+		{"unix:/run/app.sock", Addr{"unix", "/run/app.sock"}, false},
+		{"unix:@abstract", Addr{"unix", "@abstract"}, false},
+		{"unix:", Addr{}, true},
+	} {
+		got, err := ParseAddr(tc.in)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("ParseAddr(%q) = %v, %v; want %v (error %v)", tc.in, got, err, tc.want, tc.wantErr)
+		}
+		if err == nil && got.String() != tc.in {
+			t.Errorf("ParseAddr(%q).String() = %q", tc.in, got.String())
+		}
 	}
 }
 
