@@ -61,17 +61,35 @@ type bucket struct {
 	last   int64 // nanoseconds since Rate.base of the last refill
 }
 
+// Burst returns the bucket size: how many connections a client may open at
+// once.
+func (r *Rate) Burst() int { return int(r.burst) }
+
 // rateSample is how many entries an eviction looks at.
 const rateSample = 8
 
+// DefaultBurst is the burst of a rate limit of perSecond when none is
+// given: one second's worth, rounded up, and at least 1 (2.5/s gives 3).
+// Every rate limit of sluice's (TCP and HTTP accepts, UDP sessions) uses
+// it.
+func DefaultBurst(perSecond float64) int {
+	if !(perSecond > 0) || perSecond >= math.MaxInt32 {
+		return 1
+	}
+	return max(1, int(math.Ceil(perSecond)))
+}
+
 // NewRate returns a filter admitting, per client address, perSecond new
 // connections per second on average and burst at once. perSecond ≤ 0 (or
-// NaN, or +Inf) means no limit; burst < 1 is taken as 1. The table holds at
-// most DefaultRateEntries addresses; see WithMaxEntries.
+// NaN, or +Inf) means no limit; burst ≤ 0 means DefaultBurst(perSecond).
+// The table holds at most DefaultRateEntries addresses; see
+// WithMaxEntries.
 func NewRate(perSecond float64, burst int) *Rate {
 	r := &Rate{hash: newAddrHasher(), now: time.Now}
 	r.base = r.now()
-	burst = max(burst, 1)
+	if burst <= 0 {
+		burst = DefaultBurst(perSecond)
+	}
 	r.burst = float64(burst)
 	if !(perSecond > 0) || math.IsInf(perSecond, 1) {
 		r.unlimited = true

@@ -188,3 +188,24 @@ func TestRateEvictsLeastRecentlySeen(t *testing.T) {
 		t.Fatalf("evicted client: %v", err)
 	}
 }
+
+// TestDefaultBurst: the burst when none is given is a second's worth,
+// rounded up, at least 1; NewRate uses it for burst 0.
+func TestDefaultBurst(t *testing.T) {
+	for _, tc := range []struct {
+		rate float64
+		want int
+	}{{2.5, 3}, {1, 1}, {0.1, 1}, {100, 100}, {0, 1}, {-3, 1}} {
+		if got := DefaultBurst(tc.rate); got != tc.want {
+			t.Errorf("DefaultBurst(%v) = %d, want %d", tc.rate, got, tc.want)
+		}
+		if tc.rate > 0 {
+			if got := NewRate(tc.rate, 0).Burst(); got != tc.want {
+				t.Errorf("NewRate(%v, 0).Burst() = %d, want %d", tc.rate, got, tc.want)
+			}
+		}
+	}
+	if got := NewRate(2.5, 7).Burst(); got != 7 {
+		t.Errorf("NewRate(2.5, 7).Burst() = %d, want 7", got)
+	}
+}

@@ -107,7 +107,7 @@ type FilterConfig struct {
 	// (connfilter.NewRate); 0 means no limit.
 	SessionRatePerIP float64
 	// SessionBurstPerIP is the rate limit's burst; 0 means
-	// max(1, SessionRatePerIP).
+	// connfilter.DefaultBurst(SessionRatePerIP), as for TCP and HTTP.
 	SessionBurstPerIP int
 }
 

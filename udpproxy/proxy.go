@@ -268,11 +268,7 @@ func buildFilter(fc FilterConfig, custom connfilter.Filter) (connfilter.Filter, 
 		fs = append(fs, c)
 	}
 	if fc.SessionRatePerIP > 0 {
-		burst := fc.SessionBurstPerIP
-		if burst == 0 {
-			burst = max(1, int(math.Ceil(fc.SessionRatePerIP)))
-		}
-		fs = append(fs, connfilter.NewRate(fc.SessionRatePerIP, burst))
+		fs = append(fs, connfilter.NewRate(fc.SessionRatePerIP, fc.SessionBurstPerIP))
 	}
 	if custom != nil {
 		fs = append(fs, custom)

@@ -38,10 +38,7 @@ func (v *validator) filter(fp []any, s *filterSection) (FilterConfig, error) {
 		return f, v.fail(at(fp, "accept_rate_per_ip"), "must not be negative")
 	}
 	f.MaxConns, f.MaxConnsPerIP = s.MaxConns, s.MaxConnsPerIP
-	f.AcceptRatePerIP, f.AcceptBurstPerIP = s.AcceptRatePerIP, s.AcceptBurst
-	if f.AcceptRatePerIP > 0 && f.AcceptBurstPerIP == 0 {
-		f.AcceptBurstPerIP = max(1, int(f.AcceptRatePerIP))
-	}
+	f.AcceptRatePerIP, f.AcceptBurstPerIP = s.AcceptRatePerIP, s.AcceptBurst // 0: connfilter.DefaultBurst
 	return f, nil
 }
 
