@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +15,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/localerr"
 	"github.com/sluice-proxy/sluice/protocols/http1"
 	"github.com/sluice-proxy/sluice/protocols/proxyproto"
-	"github.com/sluice-proxy/sluice/transport"
+	"github.com/sluice-proxy/sluice/shell"
 	"github.com/sluice-proxy/sluice/vstream"
 )
 
@@ -178,10 +177,10 @@ type Service struct {
 
 	draining atomic.Bool
 
-	mu      sync.Mutex
-	conns   map[*h1conn]struct{}
-	servers map[*transport.Server]struct{}
-	idle    chan struct{} // closed when conns drops to 0 while draining
+	mu    sync.Mutex
+	conns map[*h1conn]struct{}
+	shell *shell.Shell  // listeners, filters, PROXY admit
+	idle  chan struct{} // closed when conns drops to 0 while draining
 }
 
 // New returns a Service that proxies through p.
@@ -200,7 +199,6 @@ func New(p Proxy, cfg Config) (*Service, error) {
 		retries: cfg.MaxRetries,
 		log:     cfg.Logger,
 		conns:   make(map[*h1conn]struct{}),
-		servers: make(map[*transport.Server]struct{}),
 	}
 	if s.pool == nil {
 		s.pool = NewPool(PoolConfig{})
@@ -221,6 +219,32 @@ func New(p Proxy, cfg Config) (*Service, error) {
 	if cfg.Metrics != nil {
 		s.m = cfg.Metrics.service(cfg.Name)
 	}
+	var adopt func(net.Conn) net.Conn
+	if cfg.Poller != nil {
+		adopt = s.adopt
+	}
+	sh, err := shell.New(shell.Config{
+		Name:    cfg.Name,
+		Filter:  cfg.Filter,
+		ProxyIn: cfg.ProxyIn,
+		Adopt:   adopt,
+		Handler: s.serveConn,
+		OnReject: func(reason string) {
+			if s.m != nil {
+				s.m.rejected(reason)
+			}
+		},
+		OnAcceptError: func(err error) {
+			if s.m != nil && localerr.Is(err) {
+				s.m.localResource()
+			}
+		},
+		Logger: s.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("httpproxy: %w", err)
+	}
+	s.shell = sh
 	return s, nil
 }
 
@@ -229,48 +253,7 @@ func New(p Proxy, cfg Config) (*Service, error) {
 // listener or a vstream.Listener fed by any producer of streams (vmux,
 // QUIC, in-memory pipes).
 func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &transport.Server{
-		Name:     s.cfg.Name,
-		Listener: ln,
-		Filter:   s.cfg.Filter,
-		Handler: func(ctx context.Context, c net.Conn, d *vstream.Digest, release func()) {
-			defer release()
-			c = s.adopt(c)
-			if pin := s.cfg.ProxyIn; pin != nil {
-				pc, rel, reason, err := pin.Admit(ctx, c, d, s.cfg.Filter)
-				if err != nil {
-					s.reject(reason, err)
-					c.Close()
-					return
-				}
-				if rel != nil {
-					defer rel()
-				}
-				c = pc
-			}
-			s.serveConn(ctx, c, d)
-		},
-		OnReject: func(_ *connfilter.Info, err error) { s.reject(connfilter.Reason(err), err) },
-		OnAcceptError: func(err error) {
-			if s.m != nil && localerr.Is(err) {
-				s.m.localResource()
-			}
-		},
-		Logger: s.log,
-	}
-	if pin := s.cfg.ProxyIn; pin != nil {
-		srv.Filter = pin.WithTrust(s.cfg.Filter)
-		srv.AwaitingProxy = func(peer netip.AddrPort) bool { return pin.Trusts(peer.Addr()) }
-	}
-	s.mu.Lock()
-	if s.draining.Load() {
-		s.mu.Unlock()
-		ln.Close()
-		return nil
-	}
-	s.servers[srv] = struct{}{}
-	s.mu.Unlock()
-	return srv.Serve(ctx)
+	return s.shell.Serve(ctx, ln)
 }
 
 // adopt moves c to the configured Poller when c is a socket it can take;
@@ -308,10 +291,6 @@ func (s *Service) Shutdown(ctx context.Context) error {
 			close(s.idle)
 		}
 	}
-	servers := make([]*transport.Server, 0, len(s.servers))
-	for srv := range s.servers {
-		servers = append(servers, srv)
-	}
 	// Connections waiting for a request are woken to notice the drain.
 	// This happens under s.mu: a connection is untracked under it too,
 	// before its h1conn is recycled.
@@ -322,10 +301,8 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 
 	var errs []error
-	for _, srv := range servers {
-		if err := srv.Shutdown(ctx); err != nil {
-			errs = append(errs, err)
-		}
+	if err := s.shell.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	select {
 	case <-idle:
@@ -345,14 +322,6 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("httpproxy: shutdown: %w", errors.Join(errs...))
 	}
 	return nil
-}
-
-// reject counts and logs a connection refused before any request.
-func (s *Service) reject(reason string, err error) {
-	if s.m != nil {
-		s.m.rejected(reason)
-	}
-	s.log.Info("connection rejected", "service", s.cfg.Name, "reason", reason, "error", err)
 }
 
 // track registers c; it reports false when the Service is draining.

@@ -14,22 +14,9 @@ import (
 	"github.com/sluice-proxy/sluice/vstream"
 )
 
-// handle serves one accepted connection that passed the accept-stage
-// filters. It runs on the connection's own goroutine.
-func (p *Proxy) handle(ctx context.Context, c net.Conn, d *vstream.Digest, release func()) {
-	defer release()
-	var down net.Conn = c
-	if p.cfg.ProxyIn != nil {
-		pc, rel, reason, err := p.cfg.ProxyIn.Admit(ctx, c, d, p.cfg.Filter)
-		if err != nil {
-			p.reject(c, d, reason, err)
-			return
-		}
-		if rel != nil {
-			defer rel()
-		}
-		down = pc
-	}
+// handle serves one connection the shell admitted (after its PROXY
+// header, if any). It runs on the connection's own goroutine.
+func (p *Proxy) handle(ctx context.Context, c net.Conn, d *vstream.Digest) {
 	m := p.metrics
 	if m != nil {
 		m.conns.Inc()
@@ -84,7 +71,7 @@ func (p *Proxy) handle(ctx context.Context, c net.Conn, d *vstream.Digest, relea
 	}
 
 	// ctx is cancelled when a graceful drain runs out of time.
-	stats, err := splice.Join(ctx, down, up, splice.JoinOptions{IdleTimeout: p.cfg.IdleTimeout, Pool: p.cfg.Pool})
+	stats, err := splice.Join(ctx, c, up, splice.JoinOptions{IdleTimeout: p.cfg.IdleTimeout, Pool: p.cfg.Pool})
 	be.Release() // before the access log line, which marks the end of the connection
 	if um != nil {
 		um.bytesUp.Add(float64(stats.AToB))

@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/sluice-proxy/sluice/connfilter"
 	"github.com/sluice-proxy/sluice/internal/localerr"
 	"github.com/sluice-proxy/sluice/lb"
 	"github.com/sluice-proxy/sluice/protocols/proxyproto"
+	"github.com/sluice-proxy/sluice/shell"
 	"github.com/sluice-proxy/sluice/splice"
 	"github.com/sluice-proxy/sluice/transport"
 	"github.com/sluice-proxy/sluice/vstream"
@@ -77,9 +76,7 @@ type Proxy struct {
 	metrics *serviceMetrics
 	dial    lb.DialFunc
 
-	mu       sync.Mutex
-	servers  map[*transport.Server]struct{} // every server Serve started
-	draining bool
+	shell   *shell.Shell // listeners, filters, PROXY admit, drain
 }
 
 // New checks cfg and builds a Proxy.
@@ -99,10 +96,31 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Pool == nil {
 		cfg.Pool = splice.Default()
 	}
-	p := &Proxy{cfg: cfg, log: cfg.Logger, servers: map[*transport.Server]struct{}{}}
+	p := &Proxy{cfg: cfg, log: cfg.Logger}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	sh, err := shell.New(shell.Config{
+		Name:    cfg.Name,
+		Filter:  cfg.Filter,
+		ProxyIn: cfg.ProxyIn,
+		Handler: p.handle,
+		OnReject: func(reason string) {
+			if p.metrics != nil {
+				p.metrics.rejected(reason)
+			}
+		},
+		OnAcceptError: func(err error) {
+			if p.metrics != nil && localerr.Is(err) {
+				p.metrics.failed("local_resource")
+			}
+		},
+		Logger: p.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tcpproxy: %w", err)
+	}
+	p.shell = sh
 	p.log = p.log.With("service", cfg.Name)
 	if cfg.Metrics != nil {
 		var addrs []string
@@ -166,88 +184,14 @@ func (p *Proxy) instrumentDial(dial lb.DialFunc, bounded bool) lb.DialFunc {
 // Serve accepts connections on ln until ln is closed, ctx ends or Shutdown
 // runs. It returns nil in those cases.
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
-	s := &transport.Server{
-		Name:     p.cfg.Name,
-		Listener: ln,
-		Filter:   p.acceptFilter(),
-		Handler:  p.handle,
-		OnReject: p.onReject,
-		OnAcceptError: func(err error) {
-			if p.metrics != nil && localerr.Is(err) {
-				p.metrics.failed("local_resource")
-			}
-		},
-		Logger: p.log,
-	}
-	if p.cfg.ProxyIn != nil {
-		s.AwaitingProxy = func(peer netip.AddrPort) bool { return p.cfg.ProxyIn.Trusts(peer.Addr()) }
-	}
-	p.mu.Lock()
-	if p.draining {
-		p.mu.Unlock()
-		ln.Close()
-		return nil
-	}
-	// The server stays registered after Serve returns: its handlers may
-	// still be running, and Shutdown waits for them.
-	p.servers[s] = struct{}{}
-	p.mu.Unlock()
-	return s.Serve(ctx)
+	return p.shell.Serve(ctx, ln)
 }
 
 // Shutdown stops accepting on every listener and waits for open
 // connections to finish. When ctx ends first, the connections still open are
 // closed, and Shutdown returns ctx's error once their handlers have returned.
 func (p *Proxy) Shutdown(ctx context.Context) error {
-	p.mu.Lock()
-	p.draining = true
-	servers := make([]*transport.Server, 0, len(p.servers))
-	for s := range p.servers {
-		servers = append(servers, s)
-	}
-	p.mu.Unlock()
-	var errs []error
-	for _, s := range servers {
-		if err := s.Shutdown(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) == 0 {
-		return nil
-	}
-	// The grace period ran out: the servers cancelled their handlers'
-	// contexts, which closes the relays; wait for them to return.
-	for _, s := range servers {
-		_ = s.Shutdown(context.Background())
-	}
-	return errors.Join(errs...)
-}
-
-// acceptFilter puts the PROXY trust check in front of the user's filters.
-func (p *Proxy) acceptFilter() connfilter.Filter {
-	if p.cfg.ProxyIn == nil {
-		return p.cfg.Filter
-	}
-	return p.cfg.ProxyIn.WithTrust(p.cfg.Filter)
-}
-
-// onReject counts and logs a connection the filters turned away.
-func (p *Proxy) onReject(in *connfilter.Info, err error) {
-	reason := connfilter.Reason(err)
-	if p.metrics != nil {
-		p.metrics.rejected(reason)
-	}
-	p.log.Info("connection rejected", "client", in.Client.String(), "stage", in.Stage, "reason", reason, "error", err)
-}
-
-// reject closes a connection turned away after accept (PROXY faults, the
-// second filter pass), counting and logging it once.
-func (p *Proxy) reject(c net.Conn, d *vstream.Digest, reason string, err error) {
-	if p.metrics != nil {
-		p.metrics.rejected(reason)
-	}
-	p.log.Info("connection rejected", "peer", addrString(d.RemoteAddr), "client", addrString(d.ClientAddr), "reason", reason, "error", err)
-	c.Close()
+	return p.shell.Shutdown(ctx)
 }
 
 func addrString(a net.Addr) string {
