@@ -76,7 +76,7 @@ type Proxy struct {
 	metrics *serviceMetrics
 	dial    lb.DialFunc
 
-	shell   *shell.Shell // listeners, filters, PROXY admit, drain
+	shell *shell.Shell // listeners, filters, PROXY admit, drain
 }
 
 // New checks cfg and builds a Proxy.
