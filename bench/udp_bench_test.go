@@ -51,7 +51,7 @@ func udpProxy(b *testing.B, upstream string, proxyV2 bool) string {
 		Upstreams: []lb.BackendConfig{{Addr: upstream}},
 	}
 	if proxyV2 {
-		cfg.ProxyProtocol.Send = "v2"
+		cfg.ProxyOut = 2
 	}
 	p, err := udpproxy.New(cfg)
 	if err != nil {

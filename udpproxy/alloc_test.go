@@ -34,7 +34,7 @@ func TestDatagramPathAllocatesNothing(t *testing.T) {
 		}
 	}()
 	defer func() { up.Close(); <-done }()
-	h := startProxy(t, Config{Upstreams: backends(up.LocalAddr().String()), ProxyProtocol: ProxyProtocolConfig{Send: "v2"}}, nil)
+	h := startProxy(t, Config{Upstreams: backends(up.LocalAddr().String()), ProxyOut: 2}, nil)
 	c := dial(t, nil, h.addr)
 	c.SetReadDeadline(time.Now().Add(time.Minute))
 	msg, buf := make([]byte, 100), make([]byte, 2048)

@@ -37,9 +37,11 @@ const (
 //	    idle_timeout: 30s                            # IdleTimeout
 //	    max_sessions: 100000                         # MaxSessions
 //	    filter: {allow: [...], deny: [...], session_rate_per_ip: 0} # Filter
-//	    proxy_protocol: {send: v2}                   # ProxyProtocol
+//	    proxy_protocol: {send: v2}                   # ProxyOut: 2
 //
-// The fields after them are for programs using the package directly.
+// The fields after them are for programs using the package directly. As
+// in every service library of sluice, a zero field means its documented
+// default.
 type Config struct {
 	// Name names the service in metrics and logs. Required.
 	Name string
@@ -49,11 +51,11 @@ type Config struct {
 	// Upstreams are the backends, host:port each, resolved once by New.
 	// Required unless Balancer is set.
 	Upstreams []lb.BackendConfig
-	// Balance is the lb policy that picks a new session's upstream: "hash"
-	// (the default when empty: by client IP, so a client sticks to one
-	// backend across ports and sessions), "round_robin", "random" or
-	// "least_conn" (counting open sessions).
-	Balance string
+	// Balance is the lb policy that picks a new session's upstream:
+	// lb.Hash (the default when empty: by client IP, so a client sticks to
+	// one backend across ports and sessions), lb.RoundRobin, lb.Random or
+	// lb.LeastConn (counting open sessions).
+	Balance lb.Policy
 	// IdleTimeout closes a session after this long without a datagram in
 	// either direction; 0 means DefaultIdleTimeout.
 	IdleTimeout time.Duration
@@ -64,8 +66,11 @@ type Config struct {
 	// Filter configures the built-in filters, applied when a session is
 	// created (never per datagram of an existing session).
 	Filter FilterConfig
-	// ProxyProtocol configures a PROXY header on datagrams sent upstream.
-	ProxyProtocol ProxyProtocolConfig
+	// ProxyOut is the PROXY version prepended to every datagram sent
+	// upstream, as tcpproxy.Config.ProxyOut: 2 announces the client and the
+	// address it sent to; 0 sends none. Version 1 cannot describe UDP and
+	// is refused.
+	ProxyOut int
 
 	// Balancer, when set, picks upstreams instead of one built from
 	// Upstreams and Balance; its backends' addresses must be UDP host:port.
@@ -109,14 +114,6 @@ type FilterConfig struct {
 	// SessionBurstPerIP is the rate limit's burst; 0 means
 	// connfilter.DefaultBurst(SessionRatePerIP), as for TCP and HTTP.
 	SessionBurstPerIP int
-}
-
-// ProxyProtocolConfig is the proxy_protocol: block of a udp: entry.
-type ProxyProtocolConfig struct {
-	// Send is "v2" (or "2") to prepend a PROXY v2 header, announcing the
-	// client and the address it sent to, to every datagram sent upstream;
-	// "" sends none. Version 1 cannot describe UDP and is refused.
-	Send string
 }
 
 // ErrInvalidConfig is wrapped by every error New returns for a bad Config.

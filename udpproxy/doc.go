@@ -45,7 +45,7 @@
 // upstream's port is closed; reported to the balancer's passive health) and
 // at shutdown; each close is counted and logged with the session's traffic.
 //
-// With ProxyProtocol.Send "v2", every datagram sent upstream starts with a
+// With ProxyOut 2, every datagram sent upstream starts with a
 // PROXY v2 header naming the client and the address it sent to, as the
 // PROXY protocol's UDP mode asks.
 //

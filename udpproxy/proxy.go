@@ -19,7 +19,6 @@ import (
 
 	"github.com/sluice-proxy/sluice/connfilter"
 	"github.com/sluice-proxy/sluice/lb"
-	"github.com/sluice-proxy/sluice/protocols/proxyproto"
 )
 
 // Proxy is a UDP forwarding service: a session table keyed by client
@@ -156,14 +155,14 @@ func (cfg *Config) check() (int, error) {
 	if cfg.Filter.SessionRatePerIP < 0 || math.IsNaN(cfg.Filter.SessionRatePerIP) || cfg.Filter.SessionBurstPerIP < 0 {
 		return 0, invalid("%s: negative or NaN session rate or burst", cfg.Name)
 	}
-	ver, err := proxyproto.ParseVersion(cfg.ProxyProtocol.Send)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %s: proxy_protocol.send: %w", ErrInvalidConfig, cfg.Name, err)
-	}
-	if ver == 1 {
+	switch cfg.ProxyOut {
+	case 0, 2:
+	case 1:
 		return 0, invalid("%s: PROXY protocol v1 cannot describe UDP; use v2", cfg.Name)
+	default:
+		return 0, invalid("%s: ProxyOut %d: want 0 or 2", cfg.Name, cfg.ProxyOut)
 	}
-	return ver, nil
+	return cfg.ProxyOut, nil
 }
 
 // setDefaults gives every zero field its default.
@@ -204,12 +203,9 @@ func (p *Proxy) resolveListen() error {
 func (p *Proxy) buildUpstreams() ([]string, error) {
 	cfg := &p.cfg
 	if p.bal = cfg.Balancer; p.bal == nil {
-		policy := lb.Hash
-		if cfg.Balance != "" {
-			var err error
-			if policy, err = lb.ParsePolicy(cfg.Balance); err != nil {
-				return nil, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, cfg.Name, err)
-			}
+		policy := cfg.Balance
+		if policy == "" {
+			policy = lb.Hash
 		}
 		var err error
 		if p.bal, err = lb.New(cfg.Upstreams, policy, lb.OnHealthChange(p.HealthChanged)); err != nil {

@@ -328,8 +328,8 @@ func TestConfigErrors(t *testing.T) {
 		{"no upstreams", func(c *Config) { c.Upstreams = nil }},
 		{"upstream without port", func(c *Config) { c.Upstreams = backends("127.0.0.1:0") }},
 		{"bad balance", func(c *Config) { c.Balance = "fastest" }},
-		{"proxy v1", func(c *Config) { c.ProxyProtocol.Send = "v1" }},
-		{"proxy v3", func(c *Config) { c.ProxyProtocol.Send = "v3" }},
+		{"proxy v1", func(c *Config) { c.ProxyOut = 1 }},
+		{"proxy v3", func(c *Config) { c.ProxyOut = 3 }},
 		{"negative idle", func(c *Config) { c.IdleTimeout = -1 }},
 		{"negative sessions", func(c *Config) { c.MaxSessions = -1 }},
 		{"huge datagrams", func(c *Config) { c.MaxDatagramSize = 70000 }},
@@ -450,7 +450,7 @@ func TestWildcardRepliesFromDestination(t *testing.T) {
 	e := newEcho(t, "")
 	for _, listen := range []string{"0.0.0.0:0", "[::]:0"} {
 		t.Run(listen, func(t *testing.T) {
-			h := startProxy(t, Config{Listen: []string{listen}, Upstreams: backends(e.addr), ProxyProtocol: ProxyProtocolConfig{Send: "v2"}}, nil)
+			h := startProxy(t, Config{Listen: []string{listen}, Upstreams: backends(e.addr), ProxyOut: 2}, nil)
 			port := h.p.Addrs()[0].(*net.UDPAddr).Port
 			// A connected client accepts replies only from the address it
 			// sent to; 127.0.0.1 would be the route's default source.

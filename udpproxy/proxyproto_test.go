@@ -25,7 +25,7 @@ func v2Header4(src, dst [4]byte, sport, dport int) []byte {
 
 func TestProxyV2PerDatagram(t *testing.T) {
 	e := newEcho(t, "")
-	h := startProxy(t, Config{Upstreams: backends(e.addr), ProxyProtocol: ProxyProtocolConfig{Send: "v2"}}, nil)
+	h := startProxy(t, Config{Upstreams: backends(e.addr), ProxyOut: 2}, nil)
 	c := dial(t, nil, h.addr)
 	cport := c.LocalAddr().(*net.UDPAddr).Port
 	pport := h.p.Addrs()[0].(*net.UDPAddr).Port
@@ -50,7 +50,7 @@ func TestProxyV2PerDatagram(t *testing.T) {
 
 func TestProxyV2WithGSOBatch(t *testing.T) {
 	e := newEcho(t, "")
-	h := startProxy(t, Config{Upstreams: backends(e.addr), ProxyProtocol: ProxyProtocolConfig{Send: "v2"}, Workers: 1}, nil)
+	h := startProxy(t, Config{Upstreams: backends(e.addr), ProxyOut: 2, Workers: 1}, nil)
 	c := dial(t, nil, h.addr)
 	cport := c.LocalAddr().(*net.UDPAddr).Port
 	pport := h.p.Addrs()[0].(*net.UDPAddr).Port

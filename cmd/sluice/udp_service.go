@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/sluice-proxy/sluice/lb"
+	"github.com/sluice-proxy/sluice/protocols/proxyproto"
 	"github.com/sluice-proxy/sluice/udpproxy"
 )
 
@@ -20,11 +21,15 @@ func newUDPService(uc *UDPConfig, a *app) (*udpService, error) {
 	for _, u := range uc.Upstreams {
 		ups = append(ups, lb.BackendConfig{Addr: u.Addr.Address, Weight: u.Weight})
 	}
+	ver, err := proxyproto.ParseVersion(uc.ProxySend) // validated: "" or v2
+	if err != nil {
+		return nil, fmt.Errorf("udp %s: %w", uc.Name, err)
+	}
 	p, err := udpproxy.New(udpproxy.Config{
 		Name:            uc.Name,
 		Listen:          uc.Listen,
 		Upstreams:       ups,
-		Balance:         uc.Balance,
+		Balance:         lb.Policy(uc.Balance),
 		IdleTimeout:     uc.IdleTimeout,
 		MaxSessions:     uc.MaxSessions,
 		MaxDatagramSize: uc.MaxDatagramSize,
@@ -35,10 +40,10 @@ func newUDPService(uc *UDPConfig, a *app) (*udpService, error) {
 			SessionRatePerIP:  uc.SessionRatePerIP,
 			SessionBurstPerIP: uc.SessionBurstPerIP,
 		},
-		ProxyProtocol: udpproxy.ProxyProtocolConfig{Send: uc.ProxySend},
-		Metrics:       a.udpMetrics,
-		Logger:        a.log,
-		AccessLog:     a.cfg.AccessLog,
+		ProxyOut:  ver,
+		Metrics:   a.udpMetrics,
+		Logger:    a.log,
+		AccessLog: a.cfg.AccessLog,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("udp %s: %w", uc.Name, err)

@@ -49,7 +49,7 @@ func main() {
 		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}
 	if *proxyV2 {
-		cfg.ProxyProtocol.Send = "v2"
+		cfg.ProxyOut = 2
 	}
 	p, err := udpproxy.New(cfg)
 	if err != nil {
