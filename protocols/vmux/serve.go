@@ -139,12 +139,29 @@ func (srv *server) deliverStreams(ctx context.Context, sess *Session) {
 		}
 		if err := srv.vl.Deliver(ctx, st); err != nil {
 			// The listener is closed (or ctx ended): refuse this
-			// stream, let the others finish, open no more.
+			// stream and those waiting behind it, let the others
+			// finish, open no more.
 			st.Reset(CodeRefused)
 			sess.GoAway()
+			refuseQueued(sess)
 			<-sess.Done()
 			return
 		}
+	}
+}
+
+// refuseQueued resets the streams the peer opened that wait in sess for
+// Accept, freeing what they buffered: nobody will take them now. After
+// GoAway no more join them.
+func refuseQueued(sess *Session) {
+	now, cancel := context.WithCancel(context.Background())
+	cancel() // Accept returns what is queued, then ctx's error
+	for {
+		st, err := sess.Accept(now)
+		if err != nil {
+			return
+		}
+		st.Reset(CodeRefused)
 	}
 }
 

@@ -262,3 +262,50 @@ func TestServeRidesOutEMFILE(t *testing.T) {
 	}
 	vl.Close()
 }
+
+// TestServeRefusesQueuedOnListenerClose: when the vstream.Listener closes
+// while streams wait in a session for delivery, Serve refuses them (their
+// buffers freed) instead of waiting for streams nobody will take, so the
+// session ends once its delivered streams are done and Serve returns.
+func TestServeRefusesQueuedOnListenerClose(t *testing.T) {
+	before := BufferedBytes()
+	vl := vstream.NewListener(vstream.Addr{Net: "vmux", Name: "t"}, 1)
+	addr, done := startServe(t, context.Background(), vl, Config{})
+	cs := dialSession(t, addr, Config{})
+	var streams []*Stream
+	for range 4 {
+		st, err := cs.Open(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Write([]byte("queued")); err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, st)
+	}
+	// The answer comes after the server has read the OPENs and the data:
+	// one stream sits in vl's backlog, the others wait in the session.
+	if _, err := cs.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	vl.Close()
+	for _, st := range streams {
+		// The one in the backlog is closed (FIN, then RESET), the
+		// others refused. (The deadline is a guard against a hang.)
+		st.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := st.Read(make([]byte, 1)); !errors.Is(err, ErrStreamReset) && err != io.EOF {
+			t.Fatalf("stream %d: Read = %v, want EOF or a reset", st.ID(), err)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second): // a guard, not a timing assertion
+		t.Fatal("Serve did not return after its listener closed")
+	}
+	if got := BufferedBytes() - before; got != 0 {
+		t.Fatalf("%d bytes still held after Serve returned", got)
+	}
+}
