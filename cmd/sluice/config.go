@@ -83,11 +83,13 @@ type tcpSection struct {
 }
 
 // vmuxSection is the vmux: section of a protocol: vmux service: the time
-// limits of its sessions.
+// and memory limits of its sessions.
 type vmuxSection struct {
 	HandshakeTimeout string `yaml:"handshake_timeout"`
 	FrameTimeout     string `yaml:"frame_timeout"`
 	IdleTimeout      string `yaml:"idle_timeout"`
+	MaxStreams       *int   `yaml:"max_streams"`
+	StreamWindow     string `yaml:"stream_window"` // bytes, or a size: 64KiB, 1MiB
 }
 
 type upstreamSection struct {

@@ -95,14 +95,18 @@ type TCPConfig struct {
 	Vmux VmuxLimits
 }
 
-// VmuxLimits are the time limits of the vmux sessions of a protocol: vmux
-// service, in sluice's convention: a key left out keeps vmux's default, and 0
-// turns the limit off (vmuxConfig maps them onto vmux.Config, where 0 means
-// the default and a negative value off).
+// VmuxLimits are the limits of the vmux sessions of a protocol: vmux
+// service. The time limits follow sluice's convention: a key left out keeps
+// vmux's default, and 0 turns the limit off (vmuxConfig maps them onto
+// vmux.Config, where 0 means the default and a negative value off). The
+// memory limits are always on: MaxStreams × StreamWindow bounds what one
+// connection's peer can make sluice buffer.
 type VmuxLimits struct {
 	HandshakeTimeout time.Duration // the peer's HELLO, from the connection's start
 	FrameTimeout     time.Duration // a frame, from its first byte
 	IdleTimeout      time.Duration // no stream open and no frame either way
+	MaxStreams       int           // streams the peer may have open at once
+	StreamWindow     int           // bytes the peer may send on a stream before it is read
 }
 
 // FilterConfig is a filter: section of a tcp: or http: service: the
@@ -345,6 +349,8 @@ func (v *validator) vmux(p []any, s *vmuxSection, protocol string) (VmuxLimits, 
 		HandshakeTimeout: vmux.DefaultHandshakeTimeout,
 		FrameTimeout:     vmux.DefaultFrameTimeout,
 		IdleTimeout:      vmux.DefaultIdleTimeout,
+		MaxStreams:       vmux.DefaultMaxStreams,
+		StreamWindow:     vmux.DefaultWindow,
 	}
 	// The key too: "vmux:" alone decodes to nil.
 	if s == nil && v.node(p) == nil {
@@ -366,7 +372,78 @@ func (v *validator) vmux(p []any, s *vmuxSection, protocol string) (VmuxLimits, 
 	if l.IdleTimeout, err = v.limit(at(p, "idle_timeout"), s.IdleTimeout, l.IdleTimeout); err != nil {
 		return l, err
 	}
+	if s.MaxStreams != nil {
+		l.MaxStreams = *s.MaxStreams
+		if l.MaxStreams < 1 {
+			return l, v.fail(at(p, "max_streams"), "must be at least 1, got %d (a peer could open no stream)", l.MaxStreams)
+		}
+	}
+	if s.StreamWindow != "" {
+		w, ok := parseSize(s.StreamWindow)
+		if !ok {
+			return l, v.fail(at(p, "stream_window"), "invalid size %q (want bytes, or e.g. 64KiB, 1MiB)", s.StreamWindow)
+		}
+		if w < vmux.MinWindow || w > vmux.MaxWindow {
+			return l, v.fail(at(p, "stream_window"), "must be between %s and %s, got %s", formatSize(vmux.MinWindow), formatSize(vmux.MaxWindow), s.StreamWindow)
+		}
+		l.StreamWindow = int(w)
+	}
+	if per := int64(l.MaxStreams) * int64(l.StreamWindow); per > maxVmuxSessionBuffer {
+		key := "max_streams"
+		if s.StreamWindow != "" {
+			key = "stream_window"
+		}
+		return l, v.fail(at(p, key), "max_streams × stream_window lets one connection make sluice buffer %s (%d × %s); at most %s",
+			formatSize(per), l.MaxStreams, formatSize(int64(l.StreamWindow)), formatSize(maxVmuxSessionBuffer))
+	}
 	return l, nil
+}
+
+// maxVmuxSessionBuffer is the most a vmux: section may let one connection
+// make sluice buffer (max_streams × stream_window): beyond it, a handful
+// of connections whose upstreams hang exhaust a machine's memory.
+const maxVmuxSessionBuffer = 1 << 30
+
+// parseSize reads a byte count: an integer of bytes, or one followed by B,
+// KiB, MiB or GiB (any case, spaces allowed before the unit).
+func parseSize(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == 0 || i > 12 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	switch strings.ToLower(strings.TrimSpace(s[i:])) {
+	case "", "b":
+	case "kib":
+		n <<= 10
+	case "mib":
+		n <<= 20
+	case "gib":
+		n <<= 30
+	default:
+		return 0, false
+	}
+	return n, true
+}
+
+// formatSize writes n bytes in the largest binary unit that divides it.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		shift uint
+		name  string
+	}{{30, "GiB"}, {20, "MiB"}, {10, "KiB"}} {
+		if n != 0 && n%(1<<u.shift) == 0 {
+			return strconv.FormatInt(n>>u.shift, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
 }
 
 // limit is a duration for a limit that 0s turns off: a negative one is

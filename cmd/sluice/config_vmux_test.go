@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,33 +22,58 @@ func vmuxService(section string) string {
 }
 
 // TestVmuxSection: the vmux: keys reach the vmux.Config of the service's
-// sessions as written; a key left out keeps vmux's default and 0s turns
-// its limit off.
+// sessions as written; a key left out keeps vmux's default and 0s turns a
+// time limit off.
 func TestVmuxSection(t *testing.T) {
+	// def is VmuxLimits with vmux's defaults, changed by set.
+	def := func(set func(*VmuxLimits)) VmuxLimits {
+		l := VmuxLimits{vmux.DefaultHandshakeTimeout, vmux.DefaultFrameTimeout, vmux.DefaultIdleTimeout, vmux.DefaultMaxStreams, vmux.DefaultWindow}
+		if set != nil {
+			set(&l)
+		}
+		return l
+	}
+	// cfg is the vmux.Config the defaults map to, changed by set.
+	cfg := func(set func(*vmux.Config)) vmux.Config {
+		c := vmux.Config{HandshakeTimeout: vmux.DefaultHandshakeTimeout, FrameTimeout: vmux.DefaultFrameTimeout, IdleTimeout: vmux.DefaultIdleTimeout,
+			MaxStreams: vmux.DefaultMaxStreams, Window: vmux.DefaultWindow}
+		if set != nil {
+			set(&c)
+		}
+		return c
+	}
 	for _, tc := range []struct {
 		name    string
 		section string
 		limits  VmuxLimits
 		cfg     vmux.Config
 	}{
-		{"absent", "",
-			VmuxLimits{vmux.DefaultHandshakeTimeout, vmux.DefaultFrameTimeout, vmux.DefaultIdleTimeout},
-			vmux.Config{HandshakeTimeout: vmux.DefaultHandshakeTimeout, FrameTimeout: vmux.DefaultFrameTimeout, IdleTimeout: vmux.DefaultIdleTimeout}},
-		{"null", "null",
-			VmuxLimits{vmux.DefaultHandshakeTimeout, vmux.DefaultFrameTimeout, vmux.DefaultIdleTimeout},
-			vmux.Config{HandshakeTimeout: vmux.DefaultHandshakeTimeout, FrameTimeout: vmux.DefaultFrameTimeout, IdleTimeout: vmux.DefaultIdleTimeout}},
-		{"all set", "{handshake_timeout: 3s, frame_timeout: 1m, idle_timeout: 1h30m}",
-			VmuxLimits{3 * time.Second, time.Minute, 90 * time.Minute},
-			vmux.Config{HandshakeTimeout: 3 * time.Second, FrameTimeout: time.Minute, IdleTimeout: 90 * time.Minute}},
+		{"absent", "", def(nil), cfg(nil)},
+		{"null", "null", def(nil), cfg(nil)},
+		{"all set", "{handshake_timeout: 3s, frame_timeout: 1m, idle_timeout: 1h30m, max_streams: 32, stream_window: 256KiB}",
+			VmuxLimits{3 * time.Second, time.Minute, 90 * time.Minute, 32, 256 << 10},
+			vmux.Config{HandshakeTimeout: 3 * time.Second, FrameTimeout: time.Minute, IdleTimeout: 90 * time.Minute, MaxStreams: 32, Window: 256 << 10}},
 		{"one set", "{idle_timeout: 2m}",
-			VmuxLimits{vmux.DefaultHandshakeTimeout, vmux.DefaultFrameTimeout, 2 * time.Minute},
-			vmux.Config{HandshakeTimeout: vmux.DefaultHandshakeTimeout, FrameTimeout: vmux.DefaultFrameTimeout, IdleTimeout: 2 * time.Minute}},
+			def(func(l *VmuxLimits) { l.IdleTimeout = 2 * time.Minute }),
+			cfg(func(c *vmux.Config) { c.IdleTimeout = 2 * time.Minute })},
 		{"all off", "{handshake_timeout: 0s, frame_timeout: 0, idle_timeout: 0s}",
-			VmuxLimits{0, 0, 0},
-			vmux.Config{HandshakeTimeout: -1, FrameTimeout: -1, IdleTimeout: -1}},
+			def(func(l *VmuxLimits) { l.HandshakeTimeout, l.FrameTimeout, l.IdleTimeout = 0, 0, 0 }),
+			cfg(func(c *vmux.Config) { c.HandshakeTimeout, c.FrameTimeout, c.IdleTimeout = -1, -1, -1 })},
 		{"idle off", "{handshake_timeout: 200ms, idle_timeout: 0s}",
-			VmuxLimits{200 * time.Millisecond, vmux.DefaultFrameTimeout, 0},
-			vmux.Config{HandshakeTimeout: 200 * time.Millisecond, FrameTimeout: vmux.DefaultFrameTimeout, IdleTimeout: -1}},
+			def(func(l *VmuxLimits) { l.HandshakeTimeout, l.IdleTimeout = 200*time.Millisecond, 0 }),
+			cfg(func(c *vmux.Config) { c.HandshakeTimeout, c.IdleTimeout = 200*time.Millisecond, -1 })},
+		{"window in bytes", "{stream_window: 16384}",
+			def(func(l *VmuxLimits) { l.StreamWindow = 16 << 10 }),
+			cfg(func(c *vmux.Config) { c.Window = 16 << 10 })},
+		{"window with a space and lower case", "{stream_window: 1 mib, max_streams: 8}",
+			def(func(l *VmuxLimits) { l.StreamWindow, l.MaxStreams = 1<<20, 8 }),
+			cfg(func(c *vmux.Config) { c.Window, c.MaxStreams = 1<<20, 8 })},
+		{"smallest", "{stream_window: 1KiB, max_streams: 1}",
+			def(func(l *VmuxLimits) { l.StreamWindow, l.MaxStreams = 1<<10, 1 }),
+			cfg(func(c *vmux.Config) { c.Window, c.MaxStreams = 1<<10, 1 })},
+		{"largest product", "{stream_window: 1MiB, max_streams: 1024}",
+			def(func(l *VmuxLimits) { l.StreamWindow, l.MaxStreams = 1<<20, 1024 }),
+			cfg(func(c *vmux.Config) { c.Window, c.MaxStreams = 1<<20, 1024 })},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := parseConfig("x.yaml", []byte(vmuxService(tc.section)))
@@ -59,9 +85,12 @@ func TestVmuxSection(t *testing.T) {
 				t.Errorf("limits %+v, want %+v", got, tc.limits)
 			}
 			vc := vmuxConfig(got)
-			if vc.HandshakeTimeout != tc.cfg.HandshakeTimeout || vc.FrameTimeout != tc.cfg.FrameTimeout || vc.IdleTimeout != tc.cfg.IdleTimeout {
-				t.Errorf("vmux.Config{HandshakeTimeout: %v, FrameTimeout: %v, IdleTimeout: %v}, want {%v, %v, %v}",
-					vc.HandshakeTimeout, vc.FrameTimeout, vc.IdleTimeout, tc.cfg.HandshakeTimeout, tc.cfg.FrameTimeout, tc.cfg.IdleTimeout)
+			if vc.OnClose != nil {
+				t.Error("vmuxConfig sets OnClose")
+			}
+			// Config holds a func, so it is compared without it.
+			if fmt.Sprintf("%+v", vc) != fmt.Sprintf("%+v", tc.cfg) {
+				t.Errorf("vmux.Config %+v, want %+v", vc, tc.cfg)
 			}
 		})
 	}
@@ -125,5 +154,44 @@ func TestCheckVmuxSection(t *testing.T) {
 	}
 	if want := "bad.yaml:6: tcp[0].vmux: only allowed with protocol: vmux"; !strings.Contains(errb.String(), want) {
 		t.Fatalf("stderr %q, want %q", errb.String(), want)
+	}
+}
+
+// TestVmuxMemoryKeyErrors: max_streams and stream_window refuse values
+// that admit nothing, that vmux cannot announce, or whose product lets one
+// connection make sluice buffer more than 1 GiB, naming key and line.
+func TestVmuxMemoryKeyErrors(t *testing.T) {
+	for _, tc := range []struct {
+		section string // line 6
+		want    string // the whole error
+	}{
+		{"{max_streams: 0}", "x.yaml:6: tcp[0].vmux.max_streams: must be at least 1, got 0 (a peer could open no stream)"},
+		{"{max_streams: -5}", "x.yaml:6: tcp[0].vmux.max_streams: must be at least 1, got -5 (a peer could open no stream)"},
+		{"{stream_window: 0}", "x.yaml:6: tcp[0].vmux.stream_window: must be between 1KiB and 2147483647 bytes, got 0"},
+		{"{stream_window: 1023}", "x.yaml:6: tcp[0].vmux.stream_window: must be between 1KiB and 2147483647 bytes, got 1023"},
+		{"{stream_window: 2GiB}", "x.yaml:6: tcp[0].vmux.stream_window: must be between 1KiB and 2147483647 bytes, got 2GiB"},
+		{"{stream_window: -64KiB}", `x.yaml:6: tcp[0].vmux.stream_window: invalid size "-64KiB" (want bytes, or e.g. 64KiB, 1MiB)`},
+		{"{stream_window: 64KB}", `x.yaml:6: tcp[0].vmux.stream_window: invalid size "64KB" (want bytes, or e.g. 64KiB, 1MiB)`},
+		{"{stream_window: lots}", `x.yaml:6: tcp[0].vmux.stream_window: invalid size "lots" (want bytes, or e.g. 64KiB, 1MiB)`},
+		{"{stream_window: 1.5MiB}", `x.yaml:6: tcp[0].vmux.stream_window: invalid size "1.5MiB" (want bytes, or e.g. 64KiB, 1MiB)`},
+		{"{stream_window: 99999999999999999999}", `x.yaml:6: tcp[0].vmux.stream_window: invalid size "99999999999999999999" (want bytes, or e.g. 64KiB, 1MiB)`},
+		{"{max_streams: 1024, stream_window: 2MiB}",
+			"x.yaml:6: tcp[0].vmux.stream_window: max_streams × stream_window lets one connection make sluice buffer 2GiB (1024 × 2MiB); at most 1GiB"},
+		{"{max_streams: 100000}",
+			"x.yaml:6: tcp[0].vmux.max_streams: max_streams × stream_window lets one connection make sluice buffer 6250MiB (100000 × 64KiB); at most 1GiB"},
+	} {
+		t.Run(tc.section, func(t *testing.T) {
+			_, err := parseConfig("x.yaml", []byte(vmuxService(tc.section)))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if err.Error() != tc.want {
+				t.Fatalf("error %q\nwant        %q", err, tc.want)
+			}
+		})
+	}
+	// A key of the wrong type is the decoder's fault, still with its line.
+	if _, err := parseConfig("x.yaml", []byte(vmuxService("{max_streams: many}"))); err == nil || !strings.HasPrefix(err.Error(), "x.yaml:6: ") {
+		t.Fatalf("max_streams: many: %v", err)
 	}
 }

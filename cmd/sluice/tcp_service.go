@@ -134,7 +134,8 @@ func (s *tcpService) serve(a *app) {
 
 // vmuxConfig maps a service's vmux: limits onto the vmux.Config of its
 // sessions: sluice's 0 (off) is vmux's negative, since a zero vmux.Config
-// field means vmux's default.
+// field means vmux's default. MaxStreams and StreamWindow pass through
+// (the validator keeps them positive).
 func vmuxConfig(l VmuxLimits) vmux.Config {
 	off := func(d time.Duration) time.Duration {
 		if d == 0 {
@@ -146,5 +147,7 @@ func vmuxConfig(l VmuxLimits) vmux.Config {
 		HandshakeTimeout: off(l.HandshakeTimeout),
 		FrameTimeout:     off(l.FrameTimeout),
 		IdleTimeout:      off(l.IdleTimeout),
+		MaxStreams:       l.MaxStreams,
+		Window:           l.StreamWindow,
 	}
 }
