@@ -298,6 +298,9 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 	if t.HeaderTimeout, err = v.duration(at(pp, "header_timeout"), s.ProxyProtocol.HeaderTimeout, 5*time.Second); err != nil {
 		return nil, err
 	}
+	if err := v.atLeast(at(pp, "header_timeout"), t.HeaderTimeout, minTimeout, defaultHint); err != nil {
+		return nil, err
+	}
 
 	if t.FilterConfig, err = v.filter(at(p, "filter"), &s.Filter); err != nil {
 		return nil, err
@@ -307,7 +310,14 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 	if t.ConnectTimeout, err = v.duration(at(tp, "connect"), s.Timeouts.Connect, 5*time.Second); err != nil {
 		return nil, err
 	}
+	if err := v.atLeast(at(tp, "connect"), t.ConnectTimeout, minTimeout, defaultHint); err != nil {
+		return nil, err
+	}
 	if t.IdleTimeout, err = v.duration(at(tp, "idle"), s.Timeouts.Idle, 5*time.Minute); err != nil {
+		return nil, err
+	}
+	// The idle clock re-arms a deadline every period while bytes move.
+	if err := v.atLeast(at(tp, "idle"), t.IdleTimeout, minPeriod, offHint); err != nil {
 		return nil, err
 	}
 	if s.Health != nil {
@@ -324,6 +334,9 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 		t.Tries = min(3, len(t.Upstreams))
 	}
 	if t.Budget, err = v.duration(at(fo, "budget"), s.Failover.Budget, 0); err != nil {
+		return nil, err
+	}
+	if err := v.atLeast(at(fo, "budget"), t.Budget, minTimeout, "0s means no budget"); err != nil {
 		return nil, err
 	}
 
@@ -363,14 +376,24 @@ func (v *validator) vmux(p []any, s *vmuxSection, protocol string) (VmuxLimits, 
 		return l, nil
 	}
 	var err error
-	if l.HandshakeTimeout, err = v.limit(at(p, "handshake_timeout"), s.HandshakeTimeout, l.HandshakeTimeout); err != nil {
-		return l, err
-	}
-	if l.FrameTimeout, err = v.limit(at(p, "frame_timeout"), s.FrameTimeout, l.FrameTimeout); err != nil {
-		return l, err
-	}
-	if l.IdleTimeout, err = v.limit(at(p, "idle_timeout"), s.IdleTimeout, l.IdleTimeout); err != nil {
-		return l, err
+	for _, d := range []struct {
+		key   string
+		in    string
+		out   *time.Duration
+		floor time.Duration
+	}{
+		// A one-shot deadline; the other two arm the read deadline's
+		// check-ups, which a tiny value would run in a loop.
+		{"handshake_timeout", s.HandshakeTimeout, &l.HandshakeTimeout, minTimeout},
+		{"frame_timeout", s.FrameTimeout, &l.FrameTimeout, minPeriod},
+		{"idle_timeout", s.IdleTimeout, &l.IdleTimeout, minPeriod},
+	} {
+		if *d.out, err = v.limit(at(p, d.key), d.in, *d.out); err != nil {
+			return l, err
+		}
+		if err := v.atLeast(at(p, d.key), *d.out, d.floor, offHint); err != nil {
+			return l, err
+		}
 	}
 	if s.MaxStreams != nil {
 		l.MaxStreams = *s.MaxStreams
@@ -446,6 +469,34 @@ func formatSize(n int64) string {
 	return strconv.FormatInt(n, 10) + " bytes"
 }
 
+// Floors below which a duration is refused. Work repeated every period
+// (health probes, vmux check-ups, idle expiry) would run nearly in a loop
+// below minPeriod, burning a core; a timeout below minTimeout fails every
+// attempt before any peer could answer.
+const (
+	minPeriod  = 100 * time.Millisecond
+	minTimeout = 10 * time.Millisecond
+)
+
+// Hints for atLeast: whether 0 is allowed, and what it means.
+const (
+	zeroRefused = ""
+	offHint     = "0s turns it off"
+	defaultHint = "0s means the default"
+)
+
+// atLeast refuses a duration below floor. 0 passes when zero says what it
+// means (offHint, defaultHint), and is refused with zeroRefused.
+func (v *validator) atLeast(path []any, d, floor time.Duration, zero string) error {
+	if d >= floor || (d == 0 && zero != zeroRefused) {
+		return nil
+	}
+	if zero != zeroRefused {
+		return v.fail(path, "must be at least %v, got %v (%s)", floor, d, zero)
+	}
+	return v.fail(path, "must be at least %v, got %v", floor, d)
+}
+
 // limit is a duration for a limit that 0s turns off: a negative one is
 // refused with a hint to that.
 func (v *validator) limit(path []any, s string, def time.Duration) (time.Duration, error) {
@@ -495,23 +546,33 @@ func (v *validator) health(hp []any, s *healthSection) (*HealthConfig, error) {
 	if h.Interval, err = v.duration(at(hp, "interval"), s.Interval, 2*time.Second); err != nil {
 		return nil, err
 	}
-	if h.Interval == 0 {
-		return nil, v.fail(at(hp, "interval"), "must be positive")
+	// Every upstream is probed once per interval: a tiny one dials in a
+	// loop.
+	if err := v.atLeast(at(hp, "interval"), h.Interval, minPeriod, zeroRefused); err != nil {
+		return nil, err
 	}
 	if h.Timeout, err = v.duration(at(hp, "timeout"), s.Timeout, time.Second); err != nil {
 		return nil, err
 	}
-	if h.Timeout == 0 || h.Timeout > h.Interval {
-		return nil, v.fail(at(hp, "timeout"), "must be positive and at most the interval")
+	if err := v.atLeast(at(hp, "timeout"), h.Timeout, minTimeout, zeroRefused); err != nil {
+		return nil, err
 	}
-	if h.Rise == 0 {
-		h.Rise = 2
+	// lb counts the interval from the end of one probe, so a longer
+	// timeout would work, but a probe outliving the interval says the
+	// two were swapped.
+	if h.Timeout > h.Interval {
+		return nil, v.fail(at(hp, "timeout"), "must be at most the interval (%v), got %v", h.Interval, h.Timeout)
 	}
-	if h.Fall == 0 {
-		h.Fall = 2
-	}
-	if h.Rise < 1 || h.Fall < 1 {
-		return nil, v.fail(hp, "rise and fall must be at least 1")
+	for _, n := range []struct {
+		key string
+		val *int
+	}{{"rise", &h.Rise}, {"fall", &h.Fall}} {
+		if *n.val < 0 {
+			return nil, v.fail(at(hp, n.key), "must be at least 1, got %d (0 means 2)", *n.val)
+		}
+		if *n.val == 0 {
+			*n.val = 2
+		}
 	}
 	return h, nil
 }
@@ -578,8 +639,9 @@ func (v *validator) udp(p []any, s *udpSection) (*UDPConfig, error) {
 	if u.IdleTimeout, err = v.duration(at(p, "idle_timeout"), s.IdleTimeout, 30*time.Second); err != nil {
 		return nil, err
 	}
-	if u.IdleTimeout == 0 {
-		return nil, v.fail(at(p, "idle_timeout"), "must be positive")
+	// Expiry is checked as often as sessions can expire.
+	if err := v.atLeast(at(p, "idle_timeout"), u.IdleTimeout, minPeriod, zeroRefused); err != nil {
+		return nil, err
 	}
 	for _, n := range []struct {
 		key string
