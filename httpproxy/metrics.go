@@ -23,6 +23,7 @@ type Metrics struct {
 	connectErr *prometheus.CounterVec
 	firstByte  *prometheus.HistogramVec
 	bodyBytes  *prometheus.CounterVec
+	upHealthy  *prometheus.GaugeVec
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -35,7 +36,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			"Time from a request head read to its response sent, by service and route.",
 			promvec.LatencyBuckets(), "service", "route"),
 		errors: promvec.Counter("sluice_http_errors_total",
-			"Requests that failed, by service and kind (downstream_protocol, header_timeout, request_too_large, downstream_closed, no_peer, connect, connect_timeout, upstream_timeout, upstream_protocol, upstream_closed, internal).",
+			"Requests that failed, by service and kind (downstream_protocol, header_timeout, request_too_large, downstream_closed, downstream_timeout, no_peer, connect, connect_timeout, upstream_timeout, upstream_protocol, upstream_closed, local_resource, internal).",
 			"service", "kind"),
 		conns: promvec.Counter("sluice_http_connections_total",
 			"Client connections served, by service.",
@@ -58,11 +59,25 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		bodyBytes: promvec.Counter("sluice_http_body_bytes_total",
 			"Body payload bytes moved, by service and direction (request: client to upstream; response: upstream to client).",
 			"service", "direction"),
+		upHealthy: promvec.Gauge("sluice_http_upstream_healthy",
+			"1 when an upstream takes new requests, 0 when health checks or passive marking took it out, by service, route (empty for the service's own upstreams) and upstream.",
+			"service", "route", "upstream"),
 	}
-	if err := promvec.Register(reg, m.requests, m.duration, m.errors, m.conns, m.active, m.rejected, m.upConns, m.connectErr, m.firstByte, m.bodyBytes); err != nil {
+	if err := promvec.Register(reg, m.requests, m.duration, m.errors, m.conns, m.active, m.rejected, m.upConns, m.connectErr, m.firstByte, m.bodyBytes, m.upHealthy); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// UpstreamHealth sets sluice_http_upstream_healthy{service, route,
+// upstream}: call it with true for each backend when its balancer is made,
+// and from the balancer's lb.OnHealthChange observer on every flip.
+func (m *Metrics) UpstreamHealth(service, route, upstream string, healthy bool) {
+	v := 0.0
+	if healthy {
+		v = 1
+	}
+	m.upHealthy.WithLabelValues(service, route, upstream).Set(v)
 }
 
 // serviceMetrics holds one service's series, curried once.

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluice-proxy/sluice/internal/promvec"
+	"github.com/sluice-proxy/sluice/protocols/vmux"
 )
 
 // Metrics holds the Prometheus collectors of every TCP service in a process.
@@ -22,6 +23,8 @@ type Metrics struct {
 	bytes        *prometheus.CounterVec
 	upHealthy    *prometheus.GaugeVec
 	healthChange *prometheus.CounterVec
+	vmuxClosed   *prometheus.CounterVec
+	vmuxBuffered prometheus.GaugeFunc
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -60,11 +63,25 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		healthChange: promvec.Counter("sluice_upstream_health_changes_total",
 			"Health state flips of an upstream, by service, upstream and new state.",
 			"service", "upstream", "state"),
+		vmuxClosed: promvec.Counter("sluice_vmux_sessions_closed_total",
+			"vmux sessions ended on a vmux listener, by service and reason (vmux.Reason: malformed frames, flow-control violations, timeouts, clean ends).",
+			"service", "reason"),
+		vmuxBuffered: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sluice_vmux_buffered_bytes",
+			Help: "Bytes vmux sessions hold in stream receive buffers, across the process (at most max_streams × stream_window per connection).",
+		}, func() float64 { return float64(vmux.BufferedBytes()) }),
 	}
-	if err := promvec.Register(reg, m.conns, m.active, m.rejected, m.errors, m.upConns, m.upActive, m.upErrors, m.upLatency, m.bytes, m.upHealthy, m.healthChange); err != nil {
+	if err := promvec.Register(reg, m.conns, m.active, m.rejected, m.errors, m.upConns, m.upActive, m.upErrors, m.upLatency, m.bytes, m.upHealthy, m.healthChange, m.vmuxClosed, m.vmuxBuffered); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// VmuxSessionEnded counts a vmux session of service that ended with err,
+// by vmux.Reason(err); wire it to vmux.Config.OnClose on a vmux listener
+// whose streams this package forwards.
+func (m *Metrics) VmuxSessionEnded(service string, err error) {
+	m.vmuxClosed.WithLabelValues(service, vmux.Reason(err)).Inc()
 }
 
 // serviceMetrics are one service's series, resolved once so the per

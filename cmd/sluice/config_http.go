@@ -192,6 +192,9 @@ func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, 
 		if *d.out == 0 {
 			return nil, v.fail(at(tp, d.key), "must be positive")
 		}
+		if err := v.atLeast(at(tp, d.key), *d.out, minTimeout, zeroRefused); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case s.MaxRetries == nil:

@@ -100,7 +100,7 @@ func (s *httpService) upstreams(a *app, route string, list []Upstream, balance s
 	up := httpproxy.NewBalanced(bal, func(be *lb.Backend) *httpproxy.Peer {
 		addr := list[i].Addr // Backends are in the order of list
 		i++
-		a.httpHealthy.WithLabelValues(name, route, be.Addr).Set(1)
+		a.httpMetrics.UpstreamHealth(name, route, be.Addr, true)
 		return &httpproxy.Peer{Addr: addr.Address, Network: addr.Network}
 	})
 	s.balancers = append(s.balancers, bal)

@@ -20,7 +20,6 @@ import (
 
 	"github.com/sluice-proxy/sluice/fdpoll"
 	"github.com/sluice-proxy/sluice/httpproxy"
-	"github.com/sluice-proxy/sluice/internal/promvec"
 	"github.com/sluice-proxy/sluice/tcpproxy"
 	"github.com/sluice-proxy/sluice/udpproxy"
 )
@@ -32,14 +31,10 @@ type app struct {
 	reg        *prometheus.Registry
 	metrics    *tcpproxy.Metrics
 	udpMetrics *udpproxy.Metrics
-	// vmuxClosed counts ended vmux sessions by service and reason
-	// (vmux.Reason: a clean end, or the protocol fault that ended it).
-	vmuxClosed *prometheus.CounterVec
 	// httpMetrics and httpPool are shared by every http: service: one
 	// pool of idle upstream connections for the whole process.
 	httpMetrics *httpproxy.Metrics
 	httpPool    *httpproxy.Pool
-	httpHealthy *prometheus.GaugeVec
 	// poller serves the sockets of http: services with poller: own; made
 	// by the first of them, nil where the platform has none.
 	poller     *fdpoll.Poller
@@ -91,15 +86,6 @@ func start(cfg *Config, logw io.Writer) (_ *app, err error) {
 		return nil, err
 	}
 	if a.httpMetrics, err = httpproxy.NewMetrics(a.reg); err != nil {
-		return nil, err
-	}
-	a.vmuxClosed = promvec.Counter("sluice_vmux_sessions_closed_total",
-		"vmux sessions ended on a protocol: vmux listener, by service and reason (malformed frames, flow-control violations, timeouts, clean ends).",
-		"service", "reason")
-	a.httpHealthy = promvec.Gauge("sluice_http_upstream_healthy",
-		"1 when an http: service's upstream takes new requests, 0 when health checks or passive marking took it out; route is empty for the service's own upstreams.",
-		"service", "route", "upstream")
-	if err = promvec.Register(a.reg, a.vmuxClosed, a.httpHealthy); err != nil {
 		return nil, err
 	}
 	a.httpPool = httpproxy.NewPool(httpproxy.PoolConfig{})
@@ -256,11 +242,7 @@ func (a *app) reload() {
 
 // httpHealthChanged records a health flip of an http: service's upstream.
 func (a *app) httpHealthChanged(service, route, upstream string, healthy bool, reason string) {
-	v := 0.0
-	if healthy {
-		v = 1
-	}
-	a.httpHealthy.WithLabelValues(service, route, upstream).Set(v)
+	a.httpMetrics.UpstreamHealth(service, route, upstream, healthy)
 	a.log.Info("upstream health changed", "service", service, "route", route, "upstream", upstream, "healthy", healthy, "reason", reason)
 }
 

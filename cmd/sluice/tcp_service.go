@@ -102,9 +102,8 @@ func (s *tcpService) serve(a *app) {
 				// the sessions' open streams drain with the proxy.
 				cfg := vmuxConfig(s.cfg.Vmux)
 				cfg.OnClose = func(ss *vmux.Session, err error) {
-					reason := vmux.Reason(err)
-					a.vmuxClosed.WithLabelValues(s.cfg.Name, reason).Inc()
-					a.log.Debug("vmux session ended", "service", s.cfg.Name, "peer", ss.RemoteAddr().String(), "reason", reason, "error", err)
+					a.metrics.VmuxSessionEnded(s.cfg.Name, err)
+					a.log.Debug("vmux session ended", "service", s.cfg.Name, "peer", ss.RemoteAddr().String(), "reason", vmux.Reason(err), "error", err)
 				}
 				err := vmux.Serve(context.Background(), raw, vl, cfg)
 				if err != nil {
