@@ -18,7 +18,18 @@ import (
 	"github.com/sluice-proxy/sluice/vstream"
 )
 
-// Config configures a Proxy. Name and Balancer are required.
+// Defaults for the zero fields of Config.
+const (
+	// DefaultConnectTimeout bounds one upstream connection attempt.
+	DefaultConnectTimeout = 5 * time.Second
+	// DefaultIdleTimeout closes a connection on which no byte moved
+	// either way for this long.
+	DefaultIdleTimeout = 5 * time.Minute
+)
+
+// Config configures a Proxy. Name and Balancer are required. As in every
+// service library of sluice, a zero field means its documented default
+// and, for a bound, a negative one means none.
 type Config struct {
 	// Name names the service in metrics and logs.
 	Name string
@@ -40,12 +51,13 @@ type Config struct {
 	// keep-alive. Its
 	// Timeout, when zero, becomes ConnectTimeout.
 	Dialer *transport.Dialer
-	// ConnectTimeout bounds one connection attempt (default 5s).
+	// ConnectTimeout bounds one connection attempt: 0 means
+	// DefaultConnectTimeout, negative no bound but the Failover budget's.
 	ConnectTimeout time.Duration
 	// Failover bounds the attempts across backends for one client.
 	Failover lb.Failover
 	// IdleTimeout closes a connection on which no byte moved either way for
-	// this long (0: never).
+	// this long: 0 means DefaultIdleTimeout, negative never.
 	IdleTimeout time.Duration
 	// Filter judges connections before any byte is read, and again with the
 	// real client address after a PROXY header.
@@ -90,9 +102,8 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.ProxyOut < 0 || cfg.ProxyOut > 2 {
 		return nil, fmt.Errorf("tcpproxy: ProxyOut %d: want 0, 1 or 2", cfg.ProxyOut)
 	}
-	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = 5 * time.Second
-	}
+	cfg.ConnectTimeout = orDefault(cfg.ConnectTimeout, DefaultConnectTimeout)
+	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
 	if cfg.Pool == nil {
 		cfg.Pool = splice.Default()
 	}
@@ -137,12 +148,26 @@ func New(cfg Config) (*Proxy, error) {
 		}
 		if d.Timeout == 0 {
 			d.Timeout = cfg.ConnectTimeout
+			if d.Timeout == 0 {
+				d.Timeout = -1 // none
+			}
 		}
 		// The dialer bounds each attempt itself: no second timer.
 		dial, bounded = DialerFunc(&d), true
 	}
 	p.dial = p.instrumentDial(dial, bounded)
 	return p, nil
+}
+
+// orDefault applies the rule for zero: 0 is def, negative is none (0).
+func orDefault(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
 }
 
 // HealthChanged records a backend's health flip in metrics and the log. Wire
@@ -159,7 +184,7 @@ func (p *Proxy) HealthChanged(be *lb.Backend, healthy bool, reason string) {
 func (p *Proxy) instrumentDial(dial lb.DialFunc, bounded bool) lb.DialFunc {
 	timeout := p.cfg.ConnectTimeout
 	return func(ctx context.Context, addr string) (net.Conn, error) {
-		if !bounded {
+		if !bounded && timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, timeout)
 			defer cancel()

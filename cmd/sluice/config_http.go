@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/httpproxy"
+	"github.com/sluice-proxy/sluice/lb"
 )
 
 // httpSection is one http: entry as written.
@@ -136,14 +137,11 @@ func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, 
 			return nil, err
 		}
 	}
-	if h.Balance == "" {
-		h.Balance = "round_robin"
-	}
 	if h.Poller, err = v.poller(at(p, "poller"), s.Poller, "own"); err != nil {
 		return nil, err
 	}
-	if !balancePolicies[h.Balance] {
-		return nil, v.fail(at(p, "balance"), "unknown policy %q (round_robin, random, least_conn, hash)", h.Balance)
+	if h.Balance, err = v.policy(at(p, "balance"), h.Balance, lb.RoundRobin); err != nil {
+		return nil, err
 	}
 	if h.SetRequestHeaders, err = v.headers(at(p, "set_request_headers"), s.SetRequestHeaders); err != nil {
 		return nil, err
@@ -252,13 +250,11 @@ func (v *validator) httpRoute(rp []any, s *httpRouteSection, svc *HTTPConfig) (*
 	} else if len(svc.Upstreams) == 0 {
 		return nil, v.fail(at(rp, "upstreams"), "required: the service has no upstreams of its own to fall back on")
 	}
-	switch {
-	case r.Balance == "":
-		r.Balance = svc.Balance
-	case len(s.Upstreams) == 0:
+	if r.Balance != "" && len(s.Upstreams) == 0 {
 		return nil, v.fail(at(rp, "balance"), "a route without upstreams of its own uses the service's balancer")
-	case !balancePolicies[r.Balance]:
-		return nil, v.fail(at(rp, "balance"), "unknown policy %q (round_robin, random, least_conn, hash)", r.Balance)
+	}
+	if r.Balance, err = v.policy(at(rp, "balance"), r.Balance, lb.Policy(svc.Balance)); err != nil {
+		return nil, err
 	}
 	own, err := v.headers(at(rp, "set_request_headers"), s.SetRequestHeaders)
 	if err != nil {

@@ -8,7 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-proxy/sluice/lb"
+	"github.com/sluice-proxy/sluice/protocols/proxyproto"
 	"github.com/sluice-proxy/sluice/protocols/vmux"
+	"github.com/sluice-proxy/sluice/tcpproxy"
+	"github.com/sluice-proxy/sluice/transport"
+	"github.com/sluice-proxy/sluice/udpproxy"
 )
 
 // Config is a validated configuration, ready to run.
@@ -36,7 +41,7 @@ type UDPConfig struct {
 	Allow, Deny       []netip.Prefix
 	SessionRatePerIP  float64
 	SessionBurstPerIP int
-	ProxySend         string
+	ProxySend         int // 0 or 2
 }
 
 // MetricsConfig is where Prometheus metrics are served.
@@ -45,18 +50,9 @@ type MetricsConfig struct {
 	Path   string
 }
 
-// Addr is a network and an address: tcp host:port, or unix /path.
-type Addr struct {
-	Network string
-	Address string
-}
-
-func (a Addr) String() string {
-	if a.Network == "unix" {
-		return "unix:" + a.Address
-	}
-	return a.Address
-}
+// Addr is a network and an address: tcp host:port, or unix /path, read by
+// transport.ParseAddr.
+type Addr = transport.Addr
 
 // Upstream is one backend of a service.
 type Upstream struct {
@@ -136,8 +132,6 @@ type HealthConfig struct {
 	Interval, Timeout time.Duration
 	Rise, Fall        int
 }
-
-var balancePolicies = map[string]bool{"round_robin": true, "random": true, "least_conn": true, "hash": true}
 
 func (v *validator) config(fc *fileConfig) (*Config, error) {
 	c := &Config{LogFormat: "text", AccessLog: true}
@@ -268,11 +262,8 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 	if t.Upstreams, err = v.upstreams(at(p, "upstreams"), s.Upstreams, true); err != nil {
 		return nil, err
 	}
-	if t.Balance == "" {
-		t.Balance = "round_robin"
-	}
-	if !balancePolicies[t.Balance] {
-		return nil, v.fail(at(p, "balance"), "unknown policy %q (round_robin, random, least_conn, hash)", t.Balance)
+	if t.Balance, err = v.policy(at(p, "balance"), t.Balance, lb.RoundRobin); err != nil {
+		return nil, err
 	}
 
 	pp := at(p, "proxy_protocol")
@@ -286,16 +277,10 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 	if t.ProxyAccept && len(t.ProxyTrusted) == 0 {
 		return nil, v.fail(at(pp, "trusted"), "accept: true needs at least one trusted CIDR (a PROXY header is only taken from trusted peers)")
 	}
-	switch s.ProxyProtocol.Send {
-	case "":
-	case "v1":
-		t.ProxySend = 1
-	case "v2":
-		t.ProxySend = 2
-	default:
+	if t.ProxySend, err = proxyproto.ParseVersion(s.ProxyProtocol.Send); err != nil {
 		return nil, v.fail(at(pp, "send"), "unknown version %q (\"\", v1, v2)", s.ProxyProtocol.Send)
 	}
-	if t.HeaderTimeout, err = v.duration(at(pp, "header_timeout"), s.ProxyProtocol.HeaderTimeout, 5*time.Second); err != nil {
+	if t.HeaderTimeout, err = v.duration(at(pp, "header_timeout"), s.ProxyProtocol.HeaderTimeout, proxyproto.DefaultHeaderTimeout); err != nil {
 		return nil, err
 	}
 	if err := v.atLeast(at(pp, "header_timeout"), t.HeaderTimeout, minTimeout, defaultHint); err != nil {
@@ -307,13 +292,13 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 	}
 
 	tp := at(p, "timeouts")
-	if t.ConnectTimeout, err = v.duration(at(tp, "connect"), s.Timeouts.Connect, 5*time.Second); err != nil {
+	if t.ConnectTimeout, err = v.duration(at(tp, "connect"), s.Timeouts.Connect, tcpproxy.DefaultConnectTimeout); err != nil {
 		return nil, err
 	}
 	if err := v.atLeast(at(tp, "connect"), t.ConnectTimeout, minTimeout, defaultHint); err != nil {
 		return nil, err
 	}
-	if t.IdleTimeout, err = v.duration(at(tp, "idle"), s.Timeouts.Idle, 5*time.Minute); err != nil {
+	if t.IdleTimeout, err = v.duration(at(tp, "idle"), s.Timeouts.Idle, tcpproxy.DefaultIdleTimeout); err != nil {
 		return nil, err
 	}
 	// The idle clock re-arms a deadline every period while bytes move.
@@ -506,6 +491,19 @@ func (v *validator) limit(path []any, s string, def time.Duration) (time.Duratio
 	return v.duration(path, s, def)
 }
 
+// policy reads a balance: key with lb.ParsePolicy (the one list of
+// policies); empty gives def.
+func (v *validator) policy(path []any, s string, def lb.Policy) (string, error) {
+	if s == "" {
+		return string(def), nil
+	}
+	p, err := lb.ParsePolicy(s)
+	if err != nil {
+		return "", v.fail(path, "%s", strings.TrimPrefix(err.Error(), lb.ErrInvalidConfig.Error()+": "))
+	}
+	return string(p), nil
+}
+
 // anyPort reports whether a is a TCP address with port 0, which the
 // system replaces by a free port: two such listeners never collide.
 func anyPort(a Addr) bool {
@@ -515,14 +513,15 @@ func anyPort(a Addr) bool {
 
 // addr validates "host:port" or "unix:/path".
 func (v *validator) addr(path []any, s string, listen bool) (Addr, error) {
-	if rest, ok := strings.CutPrefix(s, "unix:"); ok {
-		if rest == "" {
-			return Addr{}, v.fail(path, "empty unix socket path")
-		}
-		return Addr{Network: "unix", Address: rest}, nil
+	a, err := transport.ParseAddr(s)
+	switch {
+	case err != nil:
+		return Addr{}, v.fail(path, "empty unix socket path")
+	case a.Network == "unix":
+		return a, nil
 	}
-	hp, err := v.hostPort(path, s, listen)
-	return Addr{Network: "tcp", Address: hp}, err
+	a.Address, err = v.hostPort(path, s, listen)
+	return a, err
 }
 
 func (v *validator) hostPort(path []any, s string, listen bool) (string, error) {
@@ -543,7 +542,7 @@ func (v *validator) hostPort(path []any, s string, listen bool) (string, error) 
 func (v *validator) health(hp []any, s *healthSection) (*HealthConfig, error) {
 	h := &HealthConfig{Rise: s.Rise, Fall: s.Fall}
 	var err error
-	if h.Interval, err = v.duration(at(hp, "interval"), s.Interval, 2*time.Second); err != nil {
+	if h.Interval, err = v.duration(at(hp, "interval"), s.Interval, lb.DefaultCheckInterval); err != nil {
 		return nil, err
 	}
 	// Every upstream is probed once per interval: a tiny one dials in a
@@ -630,13 +629,10 @@ func (v *validator) udp(p []any, s *udpSection) (*UDPConfig, error) {
 	if u.Upstreams, err = v.upstreams(at(p, "upstreams"), s.Upstreams, false); err != nil {
 		return nil, err
 	}
-	if u.Balance == "" {
-		u.Balance = "hash"
+	if u.Balance, err = v.policy(at(p, "balance"), u.Balance, lb.Hash); err != nil {
+		return nil, err
 	}
-	if !balancePolicies[u.Balance] {
-		return nil, v.fail(at(p, "balance"), "unknown policy %q (round_robin, random, least_conn, hash)", u.Balance)
-	}
-	if u.IdleTimeout, err = v.duration(at(p, "idle_timeout"), s.IdleTimeout, 30*time.Second); err != nil {
+	if u.IdleTimeout, err = v.duration(at(p, "idle_timeout"), s.IdleTimeout, udpproxy.DefaultIdleTimeout); err != nil {
 		return nil, err
 	}
 	// Expiry is checked as often as sessions can expire.
@@ -670,13 +666,11 @@ func (v *validator) udp(p []any, s *udpSection) (*UDPConfig, error) {
 		return nil, v.fail(at(fp, "session_burst_per_ip"), "must not be negative")
 	}
 	u.SessionRatePerIP, u.SessionBurstPerIP = s.Filter.SessionRatePerIP, s.Filter.SessionBurstPerIP
-	switch s.ProxyProtocol.Send {
-	case "", "v2":
-		u.ProxySend = s.ProxyProtocol.Send
-	case "v1":
-		return nil, v.fail(at(p, "proxy_protocol", "send"), "PROXY v1 cannot describe UDP; use v2")
-	default:
+	switch u.ProxySend, err = proxyproto.ParseVersion(s.ProxyProtocol.Send); {
+	case err != nil:
 		return nil, v.fail(at(p, "proxy_protocol", "send"), "unknown version %q (\"\", v2)", s.ProxyProtocol.Send)
+	case u.ProxySend == 1:
+		return nil, v.fail(at(p, "proxy_protocol", "send"), "PROXY v1 cannot describe UDP; use v2")
 	}
 	return u, nil
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"net"
-	"path/filepath"
 	"testing"
 
 	"github.com/sluice-proxy/sluice/httpproxy"
@@ -85,34 +82,4 @@ func testUpstreams(t *testing.T, n int, policy lb.Policy) *httpproxy.Balanced {
 		t.Fatal(err)
 	}
 	return httpproxy.NewBalanced(bal, nil)
-}
-
-// TestProbeUpstream: the active check connects to host:port and
-// unix:/path addresses, and fails where nothing listens.
-func TestProbeUpstream(t *testing.T) {
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tcp.Close()
-	sock := filepath.Join(t.TempDir(), "up.sock")
-	unix, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close()
-	ctx := context.Background()
-	for _, tc := range []struct {
-		addr string
-		ok   bool
-	}{
-		{tcp.Addr().String(), true},
-		{"unix:" + sock, true},
-		{deadAddr(t), false},
-		{"unix:" + sock + ".missing", false},
-	} {
-		if err := probeUpstream(ctx, tc.addr); (err == nil) != tc.ok {
-			t.Errorf("probe %s: %v", tc.addr, err)
-		}
-	}
 }

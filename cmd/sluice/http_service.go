@@ -114,7 +114,7 @@ func (s *httpService) serve(a *app) {
 		go s.serveListener(a, l)
 	}
 	if h := s.cfg.Health; h != nil {
-		hc := lb.HealthCheck{Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall, Probe: probeUpstream}
+		hc := lb.HealthCheck{Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall} // lb's default probe: host:port or unix:/path
 		for _, bal := range s.balancers {
 			a.wg.Add(1)
 			go runHealthChecks(a, bal, hc)

@@ -65,7 +65,7 @@ func newTCPService(tc *TCPConfig, a *app) (*tcpService, error) {
 		Dialer:         dialer,
 		ConnectTimeout: tc.ConnectTimeout,
 		Failover:       lb.Failover{Tries: tc.Tries, Budget: tc.Budget},
-		IdleTimeout:    tc.IdleTimeout,
+		IdleTimeout:    off(tc.IdleTimeout), // YAML 0s is never; the library's 0 is its default
 		Filter:         filter,
 		ProxyIn:        in,
 		ProxyOut:       tc.ProxySend,
@@ -125,8 +125,8 @@ func (s *tcpService) serve(a *app) {
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			// probeUpstream, not lb's default TCP probe: upstreams may be unix:/path.
-			s.bal.RunHealthChecks(a.healthCtx, lb.HealthCheck{Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall, Probe: probeUpstream})
+			// lb's default probe: a connect to host:port or unix:/path.
+			s.bal.RunHealthChecks(a.healthCtx, lb.HealthCheck{Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall})
 		}()
 	}
 }
@@ -136,12 +136,6 @@ func (s *tcpService) serve(a *app) {
 // field means vmux's default. MaxStreams and StreamWindow pass through
 // (the validator keeps them positive).
 func vmuxConfig(l VmuxLimits) vmux.Config {
-	off := func(d time.Duration) time.Duration {
-		if d == 0 {
-			return -1
-		}
-		return d
-	}
 	return vmux.Config{
 		HandshakeTimeout: off(l.HandshakeTimeout),
 		FrameTimeout:     off(l.FrameTimeout),
@@ -149,4 +143,13 @@ func vmuxConfig(l VmuxLimits) vmux.Config {
 		MaxStreams:       l.MaxStreams,
 		Window:           l.StreamWindow,
 	}
+}
+
+// off maps the YAML's rule for a limit (0s turns it off) onto the
+// libraries' (0 is the default, negative is off).
+func off(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/sluice-proxy/sluice/lb"
-	"github.com/sluice-proxy/sluice/protocols/proxyproto"
 	"github.com/sluice-proxy/sluice/udpproxy"
 )
 
@@ -20,10 +19,6 @@ func newUDPService(uc *UDPConfig, a *app) (*udpService, error) {
 	ups := make([]lb.BackendConfig, 0, len(uc.Upstreams))
 	for _, u := range uc.Upstreams {
 		ups = append(ups, lb.BackendConfig{Addr: u.Addr.Address, Weight: u.Weight})
-	}
-	ver, err := proxyproto.ParseVersion(uc.ProxySend) // validated: "" or v2
-	if err != nil {
-		return nil, fmt.Errorf("udp %s: %w", uc.Name, err)
 	}
 	p, err := udpproxy.New(udpproxy.Config{
 		Name:            uc.Name,
@@ -40,7 +35,7 @@ func newUDPService(uc *UDPConfig, a *app) (*udpService, error) {
 			SessionRatePerIP:  uc.SessionRatePerIP,
 			SessionBurstPerIP: uc.SessionBurstPerIP,
 		},
-		ProxyOut:  ver,
+		ProxyOut:  uc.ProxySend,
 		Metrics:   a.udpMetrics,
 		Logger:    a.log,
 		AccessLog: a.cfg.AccessLog,
