@@ -24,7 +24,7 @@ func startTCPProxy(b *testing.B, upstream string) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := tcpproxy.New(tcpproxy.Config{Name: "bench", Balancer: bal})
+	p, err := tcpproxy.New(tcpproxy.Config{Name: "bench", Balancer: bal, IdleTimeout: -1})
 	if err != nil {
 		b.Fatal(err)
 	}
