@@ -170,7 +170,7 @@ http:
     upstreams: [{addr: %q}]
     timeouts: {upstream_read: 300ms, write: 300ms}
 `, o.Listener.Addr()), logs)
-	addr := a.httpServices[0].listeners[0].Addr().String()
+	addr := a.addrOf("http", 0)
 	// Each client asks and never reads: its receive buffer fills, then the
 	// proxy's send buffer, then the proxy's write waits.
 	for _, path := range []string{"/big", "/big", "/big", "/chunked", "/chunked"} {
@@ -212,7 +212,7 @@ http:
     upstreams: [{addr: %q}]
     timeouts: {upstream_read: 300ms, write: 100ms}
 `, stuck.Listener.Addr()), logs)
-	addr := a.httpServices[0].listeners[0].Addr().String()
+	addr := a.addrOf("http", 0)
 	c := rawRequest(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	status, resp := readStatus(t, c)
 	body, _ := io.ReadAll(resp.Body)
@@ -243,7 +243,7 @@ http:
     upstreams: [{addr: %q}]
     timeouts: {body_read: 300ms, write: 100ms}
 `, o.Listener.Addr()), logs)
-	addr := a.httpServices[0].listeners[0].Addr().String()
+	addr := a.addrOf("http", 0)
 	for range 4 { // past the passive-health threshold
 		c := rawRequest(t, addr, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
 		if status, _ := readStatus(t, c); status != http.StatusRequestTimeout {
@@ -273,7 +273,7 @@ http:
     listen: ["127.0.0.1:0"]
     upstreams: [{addr: %q}]
 `, o.Listener.Addr()), io.Discard)
-	addr := a.httpServices[0].listeners[0].Addr().String()
+	addr := a.addrOf("http", 0)
 	c := rawRequest(t, addr, "")
 	var head strings.Builder
 	head.WriteString("GET / HTTP/1.1\r\nHost: x\r\n")

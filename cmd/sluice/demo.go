@@ -82,7 +82,7 @@ func serveDemo(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready
 		}()
 	}
 	return run(ctx, cfg, stdout, stderr, func(a *app) {
-		fwd := a.services[0].listeners[0].Addr().String()
+		fwd := a.addrOf("tcp", 0)
 		fmt.Fprintf(stdout, "sluice demo\n")
 		fmt.Fprintf(stdout, "  echo upstream (in-process)  %s\n", echo.Addr())
 		fmt.Fprintf(stdout, "  TCP forwarder               %s -> %s\n", fwd, echo.Addr())
@@ -90,14 +90,14 @@ func serveDemo(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready
 			fmt.Fprintf(stdout, "  metrics                     http://%s%s\n", a.metricsL.Addr(), cfg.Metrics.Path)
 		}
 		var udpFwd string
-		if udpEcho != nil && len(a.udpServices) > 0 {
-			udpFwd = a.udpServices[0].proxy.Addrs()[0].String()
+		if udpEcho != nil && a.addrOf("udp", 0) != "" {
+			udpFwd = a.addrOf("udp", 0)
 			fmt.Fprintf(stdout, "  UDP echo upstream           %s\n", udpEcho.LocalAddr())
 			fmt.Fprintf(stdout, "  UDP forwarder               %s -> %s\n", udpFwd, udpEcho.LocalAddr())
 		}
 		var web string
-		if len(origins) > 0 && len(a.httpServices) > 0 {
-			web = a.httpServices[0].listeners[0].Addr().String()
+		if len(origins) > 0 && a.addrOf("http", 0) != "" {
+			web = a.addrOf("http", 0)
 			for i, l := range origins {
 				fmt.Fprintf(stdout, "  HTTP origin %c (in-process)  %s\n", 'A'+i%26, l.Addr())
 			}

@@ -142,11 +142,11 @@ http:
 	a := <-ready
 	stop := sync.OnceValue(func() error { cancel(); return <-done })
 	defer stop()
-	web := a.httpServices[0].listeners[0].Addr().String()
-	failover := a.httpServices[1].listeners[0].Addr().String()
-	routed := a.httpServices[4].listeners[0].Addr().String()
-	noRetries := a.httpServices[2].listeners[0].Addr().String()
-	slow := a.httpServices[3].listeners[0].Addr().String()
+	web := a.addrOf("http", 0)
+	failover := a.addrOf("http", 1)
+	routed := a.addrOf("http", 4)
+	noRetries := a.addrOf("http", 2)
+	slow := a.addrOf("http", 3)
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr}
@@ -296,7 +296,7 @@ func TestHTTPServiceDrains(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, io.Discard, logs, func(a *app) { ready <- a }) }()
 	a := <-ready
-	addr := a.httpServices[0].listeners[0].Addr().String()
+	addr := a.addrOf("http", 0)
 
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {

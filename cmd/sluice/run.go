@@ -40,11 +40,9 @@ type app struct {
 	poller     *fdpoll.Poller
 	pollerDone bool
 
-	services     []*tcpService
-	udpServices  []*udpService
-	httpServices []*httpService
-	metricsL     net.Listener
-	metricsS     *http.Server
+	services []service // every tcp:, udp: and http: service, in that order
+	metricsL net.Listener
+	metricsS *http.Server
 
 	healthCtx    context.Context
 	healthCancel context.CancelFunc
@@ -106,14 +104,14 @@ func start(cfg *Config, logw io.Writer) (_ *app, err error) {
 		if err != nil {
 			return nil, err
 		}
-		a.udpServices = append(a.udpServices, s)
+		a.services = append(a.services, s)
 	}
 	for _, hc := range cfg.HTTP {
 		s, err := newHTTPService(hc, a)
 		if err != nil {
 			return nil, err
 		}
-		a.httpServices = append(a.httpServices, s)
+		a.services = append(a.services, s)
 	}
 	if cfg.Metrics != nil {
 		l, err := net.Listen("tcp", cfg.Metrics.Listen)
@@ -127,12 +125,6 @@ func start(cfg *Config, logw io.Writer) (_ *app, err error) {
 	}
 	a.healthCtx, a.healthCancel = context.WithCancel(context.Background())
 	for _, s := range a.services {
-		s.serve(a)
-	}
-	for _, s := range a.udpServices {
-		s.serve(a)
-	}
-	for _, s := range a.httpServices {
 		s.serve(a)
 	}
 	if a.metricsS != nil {
@@ -151,17 +143,7 @@ func (a *app) serveMetrics() {
 
 func (a *app) closeListeners() {
 	for _, s := range a.services {
-		for _, l := range s.listeners {
-			l.Close()
-		}
-	}
-	for _, s := range a.udpServices {
-		s.proxy.Shutdown(context.Background())
-	}
-	for _, s := range a.httpServices {
-		for _, l := range s.listeners {
-			l.Close()
-		}
+		s.close()
 	}
 	if a.httpPool != nil {
 		a.httpPool.Close()
@@ -186,26 +168,8 @@ func (a *app) shutdown(grace time.Duration) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.proxy.Shutdown(ctx); err != nil {
-				a.log.Warn("grace period over: closed open connections", "service", s.cfg.Name, "error", err)
-			}
-		}()
-	}
-	for _, s := range a.udpServices {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.proxy.Shutdown(ctx); err != nil {
-				a.log.Warn("udp service did not stop in time", "service", s.cfg.Name, "error", err)
-			}
-		}()
-	}
-	for _, s := range a.httpServices {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.svc.Shutdown(ctx); err != nil {
-				a.log.Warn("grace period over: closed open connections", "service", s.cfg.Name, "error", err)
+			if err := s.shutdown(ctx); err != nil {
+				a.log.Warn("grace period over: closed what was still open", "service", s.name(), "kind", s.kind(), "error", err)
 			}
 		}()
 	}
@@ -225,18 +189,14 @@ func (a *app) shutdown(grace time.Duration) {
 // reload re-reads the filters' CIDR files.
 func (a *app) reload() {
 	for _, s := range a.services {
+		if s.kind() == "udp" {
+			continue // no filter files
+		}
 		if err := s.reloadFilters(); err != nil {
-			a.log.Error("reload failed; keeping the previous lists", "service", s.cfg.Name, "error", err)
+			a.log.Error("reload failed; keeping the previous lists", "service", s.name(), "error", err)
 			continue
 		}
-		a.log.Info("filters reloaded", "service", s.cfg.Name)
-	}
-	for _, s := range a.httpServices {
-		if err := s.reloadFilters(); err != nil {
-			a.log.Error("reload failed; keeping the previous lists", "service", s.cfg.Name, "error", err)
-			continue
-		}
-		a.log.Info("filters reloaded", "service", s.cfg.Name)
+		a.log.Info("filters reloaded", "service", s.name())
 	}
 }
 
@@ -254,18 +214,8 @@ func run(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready func(
 		return err
 	}
 	for _, s := range a.services {
-		for _, l := range s.listeners {
-			a.log.Info("listening", "service", s.cfg.Name, "addr", l.Addr().String())
-		}
-	}
-	for _, s := range a.udpServices {
-		for _, addr := range s.proxy.Addrs() {
-			a.log.Info("listening", "service", s.cfg.Name, "addr", "udp:"+addr.String())
-		}
-	}
-	for _, s := range a.httpServices {
-		for _, l := range s.listeners {
-			a.log.Info("listening", "service", s.cfg.Name, "addr", l.Addr().String(), "protocol", "http")
+		for _, addr := range s.addrs() {
+			a.log.Info("listening", "service", s.name(), "addr", addr.String(), "kind", s.kind())
 		}
 	}
 	if a.metricsL != nil {

@@ -77,7 +77,7 @@ tcp:
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, io.Discard, io.Discard, func(a *app) { ready <- a }) }()
 	a := <-ready
-	c, err := net.Dial("tcp", a.services[0].listeners[0].Addr().String())
+	c, err := net.Dial("tcp", a.addrOf("tcp", 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,13 +130,13 @@ func TestDemoRuns(t *testing.T) {
 	var out strings.Builder
 	go func() { done <- serveDemo(ctx, cfg, &out, io.Discard, func(a *app) { ready <- a }) }()
 	a := <-ready
-	c, err := net.Dial("tcp", a.services[0].listeners[0].Addr().String())
+	c, err := net.Dial("tcp", a.addrOf("tcp", 0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	roundTrip(t, c, "demo")
 	c.Close()
-	u, err := net.Dial("udp", a.udpServices[0].proxy.Addrs()[0].String())
+	u, err := net.Dial("udp", a.addrOf("udp", 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestDemoRuns(t *testing.T) {
 	u.Close()
 	// The HTTP load balancer takes turns between the two origins.
 	tr := &http.Transport{}
-	web := "http://" + a.httpServices[0].listeners[0].Addr().String() + "/"
+	web := "http://" + a.addrOf("http", 0) + "/"
 	got := map[string]int{}
 	for range 4 {
 		resp, err := (&http.Client{Transport: tr}).Get(web)
@@ -221,7 +221,7 @@ func TestForwardUDP(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, io.Discard, io.Discard, func(a *app) { ready <- a }) }()
 	a := <-ready
-	c, err := net.Dial("udp", a.udpServices[0].proxy.Addrs()[0].String())
+	c, err := net.Dial("udp", a.addrOf("udp", 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestVmuxListener(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, io.Discard, io.Discard, func(a *app) { ready <- a }) }()
 	a := <-ready
-	conn, err := net.Dial("tcp", a.services[0].listeners[0].Addr().String())
+	conn, err := net.Dial("tcp", a.addrOf("tcp", 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestVmuxListener(t *testing.T) {
 	sess.Close()
 
 	// A peer that sends garbage ends only its own session, counted.
-	bad, err := net.Dial("tcp", a.services[0].listeners[0].Addr().String())
+	bad, err := net.Dial("tcp", a.addrOf("tcp", 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +322,7 @@ func TestVmuxHandshakeTimeout(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, io.Discard, io.Discard, func(a *app) { ready <- a }) }()
 	a := <-ready
-	conn, err := net.Dial("tcp", a.services[0].listeners[0].Addr().String())
+	conn, err := net.Dial("tcp", a.addrOf("tcp", 0))
 	if err != nil {
 		t.Fatal(err)
 	}

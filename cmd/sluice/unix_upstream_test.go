@@ -33,7 +33,7 @@ tcp:
     upstreams: [{addr: "unix:%s"}]
     health: {interval: 100ms, timeout: 50ms, rise: 1, fall: 1}
 `, path), io.Discard)
-	c, err := net.Dial("tcp", a.services[0].listeners[0].Addr().String())
+	c, err := net.Dial("tcp", a.addrOf("tcp", 0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,7 +150,7 @@ func TestVmuxMemoryBoundedWhenUpstreamHangs(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- run(ctx, cfg, io.Discard, io.Discard, func(a *app) { ready <- a }) }()
 			a := <-ready
-			conn, err := net.Dial("tcp", a.services[0].listeners[0].Addr().String())
+			conn, err := net.Dial("tcp", a.addrOf("tcp", 0))
 			if err != nil {
 				t.Fatal(err)
 			}
