@@ -122,15 +122,8 @@ func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, 
 	if h.Name == "" {
 		return nil, v.fail(at(p, "name"), "required")
 	}
-	if len(s.Listen) == 0 {
-		return nil, v.fail(at(p, "listen"), "at least one address is required")
-	}
-	for i, l := range s.Listen {
-		a, err := v.addr(at(p, "listen", i), l, true)
-		if err != nil {
-			return nil, err
-		}
-		h.Listen = append(h.Listen, a)
+	if h.Listen, err = v.listen(at(p, "listen"), s.Listen); err != nil {
+		return nil, err
 	}
 	if len(s.Upstreams) > 0 {
 		if h.Upstreams, err = v.upstreams(at(p, "upstreams"), s.Upstreams, true); err != nil {
@@ -149,50 +142,11 @@ func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, 
 	if len(s.Routes) == 0 && len(h.Upstreams) == 0 {
 		return nil, v.fail(at(p, "upstreams"), "at least one upstream is required (here or in routes)")
 	}
-	names := map[string]bool{}
-	matches := map[string]bool{}
-	for i := range s.Routes {
-		rp := at(p, "routes", i)
-		r, err := v.httpRoute(rp, &s.Routes[i], h)
-		if err != nil {
-			return nil, err
-		}
-		if names[r.Name] {
-			return nil, v.fail(at(rp, "name"), "duplicate route name %q", r.Name)
-		}
-		names[r.Name] = true
-		m := r.Host + " " + r.PathPrefix
-		if matches[m] {
-			return nil, v.fail(rp, "another route has the same host and path_prefix")
-		}
-		matches[m] = true
-		h.Routes = append(h.Routes, r)
+	if err = v.httpRoutes(p, s.Routes, h); err != nil {
+		return nil, err
 	}
-
-	tp := at(p, "timeouts")
-	for _, d := range []struct {
-		key string
-		in  string
-		out *time.Duration
-		def time.Duration
-	}{
-		{"connect", s.Timeouts.Connect, &h.Timeouts.Connect, httpproxy.DefaultConnectTimeout},
-		{"header_read", s.Timeouts.HeaderRead, &h.Timeouts.HeaderRead, httpproxy.DefaultHeaderReadTimeout},
-		{"idle", s.Timeouts.Idle, &h.Timeouts.Idle, httpproxy.DefaultIdleTimeout},
-		{"body_read", s.Timeouts.BodyRead, &h.Timeouts.BodyRead, httpproxy.DefaultBodyReadTimeout},
-		{"write", s.Timeouts.Write, &h.Timeouts.Write, httpproxy.DefaultWriteTimeout},
-		{"upstream_read", s.Timeouts.UpstreamRead, &h.Timeouts.UpstreamRead, httpproxy.DefaultUpstreamTimeout},
-		{"upstream_write", s.Timeouts.UpstreamWrite, &h.Timeouts.UpstreamWrite, httpproxy.DefaultWriteTimeout},
-	} {
-		if *d.out, err = v.duration(at(tp, d.key), d.in, d.def); err != nil {
-			return nil, err
-		}
-		if *d.out == 0 {
-			return nil, v.fail(at(tp, d.key), "must be positive")
-		}
-		if err := v.atLeast(at(tp, d.key), *d.out, minTimeout, zeroRefused); err != nil {
-			return nil, err
-		}
+	if err = v.httpTimeouts(at(p, "timeouts"), &s.Timeouts, &h.Timeouts); err != nil {
+		return nil, err
 	}
 	switch {
 	case s.MaxRetries == nil:
@@ -219,6 +173,63 @@ func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, 
 		return nil, err
 	}
 	return h, nil
+}
+
+// httpRoutes validates the routes: list into h.Routes: names and
+// host+path_prefix pairs unique.
+func (v *validator) httpRoutes(p []any, routes []httpRouteSection, h *HTTPConfig) error {
+	names := map[string]bool{}
+	matches := map[string]bool{}
+	for i := range routes {
+		rp := at(p, "routes", i)
+		r, err := v.httpRoute(rp, &routes[i], h)
+		if err != nil {
+			return err
+		}
+		if names[r.Name] {
+			return v.fail(at(rp, "name"), "duplicate route name %q", r.Name)
+		}
+		names[r.Name] = true
+		m := r.Host + " " + r.PathPrefix
+		if matches[m] {
+			return v.fail(rp, "another route has the same host and path_prefix")
+		}
+		matches[m] = true
+		h.Routes = append(h.Routes, r)
+	}
+	return nil
+}
+
+// httpTimeouts validates the timeouts: section of an http: service into
+// t: every one positive, at least minTimeout, the library's default where
+// left out.
+func (v *validator) httpTimeouts(tp []any, s *httpTimeoutsSection, t *httpproxy.Timeouts) error {
+	for _, d := range []struct {
+		key string
+		in  string
+		out *time.Duration
+		def time.Duration
+	}{
+		{"connect", s.Connect, &t.Connect, httpproxy.DefaultConnectTimeout},
+		{"header_read", s.HeaderRead, &t.HeaderRead, httpproxy.DefaultHeaderReadTimeout},
+		{"idle", s.Idle, &t.Idle, httpproxy.DefaultIdleTimeout},
+		{"body_read", s.BodyRead, &t.BodyRead, httpproxy.DefaultBodyReadTimeout},
+		{"write", s.Write, &t.Write, httpproxy.DefaultWriteTimeout},
+		{"upstream_read", s.UpstreamRead, &t.UpstreamRead, httpproxy.DefaultUpstreamTimeout},
+		{"upstream_write", s.UpstreamWrite, &t.UpstreamWrite, httpproxy.DefaultWriteTimeout},
+	} {
+		var err error
+		if *d.out, err = v.duration(at(tp, d.key), d.in, d.def); err != nil {
+			return err
+		}
+		if *d.out == 0 {
+			return v.fail(at(tp, d.key), "must be positive")
+		}
+		if err := v.atLeast(at(tp, d.key), *d.out, minTimeout, zeroRefused); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (v *validator) httpRoute(rp []any, s *httpRouteSection, svc *HTTPConfig) (*HTTPRoute, error) {

@@ -135,21 +135,67 @@ type HealthConfig struct {
 
 func (v *validator) config(fc *fileConfig) (*Config, error) {
 	c := &Config{LogFormat: "text", AccessLog: true}
-	var err error
+	if err := v.process(fc, c); err != nil {
+		return nil, err
+	}
+	seen := claims{names: map[string]bool{}, listens: map[string]bool{}}
+	for i := range fc.TCP {
+		t, err := v.tcp([]any{"tcp", i}, &fc.TCP[i])
+		if err != nil {
+			return nil, err
+		}
+		if err := v.claim(&seen, "tcp", i, t.Name, addrKeys(t.Listen), shareable(t.Listen, t.ReusePort)); err != nil {
+			return nil, err
+		}
+		c.TCP = append(c.TCP, t)
+	}
+	for i := range fc.UDP {
+		u, err := v.udp([]any{"udp", i}, &fc.UDP[i])
+		if err != nil {
+			return nil, err
+		}
+		keys := make([]string, 0, len(u.Listen))
+		for _, l := range u.Listen {
+			keys = append(keys, "udp "+l)
+		}
+		if err := v.claim(&seen, "udp", i, u.Name, keys, func(int) bool { return false }); err != nil {
+			return nil, err
+		}
+		c.UDP = append(c.UDP, u)
+	}
+	for i := range fc.HTTP {
+		h, err := v.http([]any{"http", i}, &fc.HTTP[i], c.AccessLog)
+		if err != nil {
+			return nil, err
+		}
+		if err := v.claim(&seen, "http", i, h.Name, addrKeys(h.Listen), shareable(h.Listen, h.ReusePort)); err != nil {
+			return nil, err
+		}
+		c.HTTP = append(c.HTTP, h)
+	}
+	if len(c.TCP)+len(c.UDP)+len(c.HTTP) == 0 {
+		return nil, v.fail([]any{"tcp"}, "no services configured (tcp:, udp: or http:)")
+	}
+	return c, nil
+}
+
+// process validates the process-wide sections into c: metrics, log and
+// shutdown.
+func (v *validator) process(fc *fileConfig, c *Config) error {
 	if fc.Metrics != nil {
 		p := []any{"metrics"}
 		if fc.Metrics.Listen == "" {
-			return nil, v.fail(at(p, "listen"), "required")
+			return v.fail(at(p, "listen"), "required")
 		}
 		if _, err := v.hostPort(at(p, "listen"), fc.Metrics.Listen, true); err != nil {
-			return nil, err
+			return err
 		}
 		c.Metrics = &MetricsConfig{Listen: fc.Metrics.Listen, Path: fc.Metrics.Path}
 		if c.Metrics.Path == "" {
 			c.Metrics.Path = "/metrics"
 		}
 		if !strings.HasPrefix(c.Metrics.Path, "/") {
-			return nil, v.fail(at(p, "path"), "must start with /")
+			return v.fail(at(p, "path"), "must start with /")
 		}
 	}
 	switch strings.ToLower(fc.Log.Level) {
@@ -162,78 +208,56 @@ func (v *validator) config(fc *fileConfig) (*Config, error) {
 	case "error":
 		c.LogLevel = slog.LevelError
 	default:
-		return nil, v.fail([]any{"log", "level"}, "unknown level %q (debug, info, warn, error)", fc.Log.Level)
+		return v.fail([]any{"log", "level"}, "unknown level %q (debug, info, warn, error)", fc.Log.Level)
 	}
 	switch fc.Log.Format {
 	case "", "text":
 	case "json":
 		c.LogFormat = "json"
 	default:
-		return nil, v.fail([]any{"log", "format"}, "unknown format %q (text, json)", fc.Log.Format)
+		return v.fail([]any{"log", "format"}, "unknown format %q (text, json)", fc.Log.Format)
 	}
 	if fc.Log.AccessLog != nil {
 		c.AccessLog = *fc.Log.AccessLog
 	}
-	if c.Grace, err = v.duration([]any{"shutdown", "grace"}, fc.Shutdown.Grace, 30*time.Second); err != nil {
-		return nil, err
+	var err error
+	c.Grace, err = v.duration([]any{"shutdown", "grace"}, fc.Shutdown.Grace, 30*time.Second)
+	return err
+}
+
+// claims are the service names and listen addresses taken so far.
+type claims struct{ names, listens map[string]bool }
+
+// claim takes a service's name and listen addresses (keys), refusing a
+// name taken before, and an address taken before unless mayShare says it
+// can be (SO_REUSEPORT, or port 0).
+func (v *validator) claim(seen *claims, kind string, i int, name string, keys []string, mayShare func(j int) bool) error {
+	if seen.names[name] {
+		return v.fail([]any{kind, i, "name"}, "duplicate service name %q", name)
 	}
-	names := map[string]bool{}
-	listens := map[string]bool{}
-	for i := range fc.TCP {
-		t, err := v.tcp([]any{"tcp", i}, &fc.TCP[i])
-		if err != nil {
-			return nil, err
+	seen.names[name] = true
+	for j, key := range keys {
+		if seen.listens[key] && !mayShare(j) {
+			return v.fail([]any{kind, i, "listen", j}, "address %s is already used by another listener", strings.TrimPrefix(key, "udp "))
 		}
-		if names[t.Name] {
-			return nil, v.fail([]any{"tcp", i, "name"}, "duplicate service name %q", t.Name)
-		}
-		names[t.Name] = true
-		for j, l := range t.Listen {
-			if listens[l.String()] && !t.ReusePort && !anyPort(l) {
-				return nil, v.fail([]any{"tcp", i, "listen", j}, "address %s is already used by another listener", l)
-			}
-			listens[l.String()] = true
-		}
-		c.TCP = append(c.TCP, t)
+		seen.listens[key] = true
 	}
-	for i := range fc.UDP {
-		u, err := v.udp([]any{"udp", i}, &fc.UDP[i])
-		if err != nil {
-			return nil, err
-		}
-		if names[u.Name] {
-			return nil, v.fail([]any{"udp", i, "name"}, "duplicate service name %q", u.Name)
-		}
-		names[u.Name] = true
-		for j, l := range u.Listen {
-			if listens["udp "+l] {
-				return nil, v.fail([]any{"udp", i, "listen", j}, "address %s is already used by another listener", l)
-			}
-			listens["udp "+l] = true
-		}
-		c.UDP = append(c.UDP, u)
+	return nil
+}
+
+// addrKeys are the claim keys of stream listen addresses.
+func addrKeys(as []Addr) []string {
+	keys := make([]string, 0, len(as))
+	for _, a := range as {
+		keys = append(keys, a.String())
 	}
-	for i := range fc.HTTP {
-		h, err := v.http([]any{"http", i}, &fc.HTTP[i], c.AccessLog)
-		if err != nil {
-			return nil, err
-		}
-		if names[h.Name] {
-			return nil, v.fail([]any{"http", i, "name"}, "duplicate service name %q", h.Name)
-		}
-		names[h.Name] = true
-		for j, l := range h.Listen {
-			if listens[l.String()] && !h.ReusePort && !anyPort(l) {
-				return nil, v.fail([]any{"http", i, "listen", j}, "address %s is already used by another listener", l)
-			}
-			listens[l.String()] = true
-		}
-		c.HTTP = append(c.HTTP, h)
-	}
-	if len(c.TCP)+len(c.UDP)+len(c.HTTP) == 0 {
-		return nil, v.fail([]any{"tcp"}, "no services configured (tcp:, udp: or http:)")
-	}
-	return c, nil
+	return keys
+}
+
+// shareable says which of as may be listened on twice: all with
+// SO_REUSEPORT, and those on port 0 (each gets a port of its own).
+func shareable(as []Addr, reusePort bool) func(j int) bool {
+	return func(j int) bool { return reusePort || anyPort(as[j]) }
 }
 
 func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
@@ -249,15 +273,8 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 	default:
 		return nil, v.fail(at(p, "protocol"), "unknown protocol %q (tcp, vmux)", t.Protocol)
 	}
-	if len(s.Listen) == 0 {
-		return nil, v.fail(at(p, "listen"), "at least one address is required")
-	}
-	for i, l := range s.Listen {
-		a, err := v.addr(at(p, "listen", i), l, true)
-		if err != nil {
-			return nil, err
-		}
-		t.Listen = append(t.Listen, a)
+	if t.Listen, err = v.listen(at(p, "listen"), s.Listen); err != nil {
+		return nil, err
 	}
 	if t.Upstreams, err = v.upstreams(at(p, "upstreams"), s.Upstreams, true); err != nil {
 		return nil, err
@@ -489,6 +506,23 @@ func (v *validator) limit(path []any, s string, def time.Duration) (time.Duratio
 		return 0, v.fail(path, "must not be negative, got %s (0s turns the limit off)", s)
 	}
 	return v.duration(path, s, def)
+}
+
+// listen validates a service's listen: list (host:port or unix:/path each;
+// at least one).
+func (v *validator) listen(path []any, list []string) ([]Addr, error) {
+	if len(list) == 0 {
+		return nil, v.fail(path, "at least one address is required")
+	}
+	out := make([]Addr, 0, len(list))
+	for i, l := range list {
+		a, err := v.addr(at(path, i), l, true)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 // policy reads a balance: key with lb.ParsePolicy (the one list of

@@ -3,6 +3,7 @@ package archtest
 import (
 	"bufio"
 	"fmt"
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -220,6 +221,46 @@ func TestImportGroups(t *testing.T) {
 				t.Errorf("%s: %s shares a group with imports of another kind; goimports separates them with a blank line", path, p)
 			}
 			lastLine, lastClass = fset.Position(imp.End()).Line, class
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// maxFuncLines bounds a function's length in the project's own code (tests,
+// benchmarks and the fuzz targets aside).
+const maxFuncLines = 100
+
+// TestFunctionLength: no function of the libraries, the binary or the
+// examples runs over maxFuncLines lines; split it where it changes
+// subject.
+func TestFunctionLength(t *testing.T) {
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() && path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "bench" || name == "fuzz") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			return nil
+		}
+		fset := token.NewFileSet()
+		file, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		for _, decl := range file.Decls {
+			fd, ok := decl.(*ast.FuncDecl)
+			if !ok {
+				continue
+			}
+			if n := fset.Position(fd.End()).Line - fset.Position(fd.Pos()).Line + 1; n > maxFuncLines {
+				t.Errorf("%s: %s is %d lines, over %d", path, fd.Name.Name, n, maxFuncLines)
+			}
 		}
 		return nil
 	})
