@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/zero"
 	"github.com/sluice-proxy/sluice/protocols/http1"
 	"github.com/sluice-proxy/sluice/splice"
 )
@@ -47,7 +48,7 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 		uc.c.Close()
 		return err
 	}
-	rto := pick(s.Peer.ReadTimeout, hc.svc.to.UpstreamRead)
+	rto := zero.Duration(s.Peer.ReadTimeout, hc.svc.to.UpstreamRead)
 	if err := hc.awaitResponse(s, uc, rto); err != nil {
 		return err
 	}
@@ -76,7 +77,7 @@ func (hc *h1conn) sendRequest(ctx context.Context, s *Session, uc *upConn) error
 			return wrapKind(ErrInternal, fmt.Errorf("UpstreamRequestFilter turned a %s request into HEAD: the client would wait for a body the upstream does not send", hc.req.Method))
 		}
 	}
-	wto := pick(s.Peer.WriteTimeout, hc.svc.to.UpstreamWrite)
+	wto := zero.Duration(s.Peer.WriteTimeout, hc.svc.to.UpstreamWrite)
 	req := &hc.req
 	hasBody := req.Framing != http1.NoBody
 	chunked := hasBody && (req.Framing == http1.Chunked || ph.reqBody != nil)
@@ -227,17 +228,6 @@ func (hc *h1conn) settle(s *Session, uc *upConn, err error) error {
 		err = hc.flush()
 	}
 	return err
-}
-
-// pick returns the peer's own bound, else the service's.
-func pick(own, def time.Duration) time.Duration {
-	if own != 0 {
-		if own < 0 {
-			return 0
-		}
-		return own
-	}
-	return def
 }
 
 // upstreamErr classifies a failure on the upstream connection.

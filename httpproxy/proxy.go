@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/sluice-proxy/sluice/internal/localerr"
+	"github.com/sluice-proxy/sluice/internal/zero"
 	"github.com/sluice-proxy/sluice/protocols/http1"
 )
 
@@ -157,7 +158,7 @@ func (hc *h1conn) connect(ctx context.Context, peer *Peer) (*upConn, bool, error
 			break
 		}
 		if (retryable && hc.clock.Sub(uc.idleSince) < probeAfter && uc.r.Buffered() == 0) ||
-			alive(uc, hc.clock, pick(peer.ReadTimeout, svc.to.UpstreamRead)) {
+			alive(uc, hc.clock, zero.Duration(peer.ReadTimeout, svc.to.UpstreamRead)) {
 			uc.uses++
 			return uc, true, nil
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/sluice-proxy/sluice/connfilter"
 	"github.com/sluice-proxy/sluice/fdpoll"
 	"github.com/sluice-proxy/sluice/internal/localerr"
+	"github.com/sluice-proxy/sluice/internal/zero"
 	"github.com/sluice-proxy/sluice/protocols/http1"
 	"github.com/sluice-proxy/sluice/protocols/proxyproto"
 	"github.com/sluice-proxy/sluice/shell"
@@ -71,25 +72,15 @@ type Timeouts struct {
 	Linger time.Duration
 }
 
-func orDefault(d, def time.Duration) time.Duration {
-	switch {
-	case d == 0:
-		return def
-	case d < 0:
-		return 0
-	}
-	return d
-}
-
 func (t Timeouts) withDefaults() Timeouts {
-	t.HeaderRead = orDefault(t.HeaderRead, DefaultHeaderReadTimeout)
-	t.Idle = orDefault(t.Idle, DefaultIdleTimeout)
-	t.BodyRead = orDefault(t.BodyRead, DefaultBodyReadTimeout)
-	t.Write = orDefault(t.Write, DefaultWriteTimeout)
-	t.Connect = orDefault(t.Connect, DefaultConnectTimeout)
-	t.UpstreamRead = orDefault(t.UpstreamRead, DefaultUpstreamTimeout)
-	t.UpstreamWrite = orDefault(t.UpstreamWrite, DefaultWriteTimeout)
-	t.Linger = orDefault(t.Linger, DefaultLingerTimeout)
+	t.HeaderRead = zero.Duration(t.HeaderRead, DefaultHeaderReadTimeout)
+	t.Idle = zero.Duration(t.Idle, DefaultIdleTimeout)
+	t.BodyRead = zero.Duration(t.BodyRead, DefaultBodyReadTimeout)
+	t.Write = zero.Duration(t.Write, DefaultWriteTimeout)
+	t.Connect = zero.Duration(t.Connect, DefaultConnectTimeout)
+	t.UpstreamRead = zero.Duration(t.UpstreamRead, DefaultUpstreamTimeout)
+	t.UpstreamWrite = zero.Duration(t.UpstreamWrite, DefaultWriteTimeout)
+	t.Linger = zero.Duration(t.Linger, DefaultLingerTimeout)
 	return t
 }
 

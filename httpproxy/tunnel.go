@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/zero"
 	"github.com/sluice-proxy/sluice/splice"
 )
 
@@ -42,7 +43,7 @@ func (hc *h1conn) tunnel(ctx context.Context, s *Session, uc *upConn) error {
 		return err
 	}
 	if early := hc.r.Detach(); len(early) > 0 {
-		uc.wd.extend(time.Now(), uc.c.SetWriteDeadline, pick(s.Peer.WriteTimeout, hc.svc.to.UpstreamWrite))
+		uc.wd.extend(time.Now(), uc.c.SetWriteDeadline, zero.Duration(s.Peer.WriteTimeout, hc.svc.to.UpstreamWrite))
 		if _, err := uc.c.Write(early); err != nil {
 			uc.c.Close()
 			return upstreamErr(err)

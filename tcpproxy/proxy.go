@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/connfilter"
 	"github.com/sluice-proxy/sluice/internal/localerr"
+	"github.com/sluice-proxy/sluice/internal/zero"
 	"github.com/sluice-proxy/sluice/lb"
 	"github.com/sluice-proxy/sluice/protocols/proxyproto"
 	"github.com/sluice-proxy/sluice/shell"
@@ -102,8 +103,8 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.ProxyOut < 0 || cfg.ProxyOut > 2 {
 		return nil, fmt.Errorf("tcpproxy: ProxyOut %d: want 0, 1 or 2", cfg.ProxyOut)
 	}
-	cfg.ConnectTimeout = orDefault(cfg.ConnectTimeout, DefaultConnectTimeout)
-	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
+	cfg.ConnectTimeout = zero.Duration(cfg.ConnectTimeout, DefaultConnectTimeout)
+	cfg.IdleTimeout = zero.Duration(cfg.IdleTimeout, DefaultIdleTimeout)
 	if cfg.Pool == nil {
 		cfg.Pool = splice.Default()
 	}
@@ -157,17 +158,6 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p.dial = p.instrumentDial(dial, bounded)
 	return p, nil
-}
-
-// orDefault applies the rule for zero: 0 is def, negative is none (0).
-func orDefault(d, def time.Duration) time.Duration {
-	switch {
-	case d == 0:
-		return def
-	case d < 0:
-		return 0
-	}
-	return d
 }
 
 // HealthChanged records a backend's health flip in metrics and the log. Wire
