@@ -37,6 +37,12 @@
 // and pass at the other stage; [Info.ClientKnown] reports which case holds.
 // The global [MaxConns] counts sockets, so it acts at StageAccept only.
 //
+// On a TLS listener the filters are asked once more at [StageHello], after
+// the ClientHello has been read and before any key exchange, with
+// [Info.Hello] (server name, ALPN, JA4 fingerprint): the built-ins pass,
+// a filter on names or fingerprints drops a client before it costs a
+// handshake. [HelloFunc] makes one from a function of the hello.
+//
 // The built-ins never block and allocate little: CIDR allocates nothing on
 // admission, MaxConns nothing at all, MaxConnsPerIP one release func per
 // admitted connection. Their tables are bounded: per-IP entries go when their

@@ -15,15 +15,22 @@ const (
 	StageAccept Stage = iota
 	// StageProxy is after a PROXY header has named the real client.
 	StageProxy
+	// StageHello is after a TLS ClientHello has been read (and before any
+	// key exchange): Info.Hello says what the client asked for. The
+	// built-ins, which judged at the earlier stages, pass here; filters on
+	// server names, protocols and fingerprints act here.
+	StageHello
 )
 
-// String returns "accept" or "proxy".
+// String returns "accept", "proxy" or "hello".
 func (s Stage) String() string {
 	switch s {
 	case StageAccept:
 		return "accept"
 	case StageProxy:
 		return "proxy"
+	case StageHello:
+		return "hello"
 	}
 	return fmt.Sprintf("Stage(%d)", uint8(s))
 }
@@ -44,13 +51,27 @@ type Info struct {
 	// PROXY header, so Client is only the proxy; the filters will be asked
 	// again at StageProxy with the real client.
 	AwaitingProxy bool
+	// Hello is what the client's TLS ClientHello asked for, at StageHello;
+	// nil at the other stages.
+	Hello *Hello
 }
 
-// ClientKnown reports whether Client is the real client: at StageProxy, or
-// at StageAccept when no PROXY header is awaited. Per-client filters judge
-// only when it is true.
+// Hello is the part of a TLS ClientHello a filter judges.
+type Hello struct {
+	// ServerName is the SNI host name, lower-cased; empty without SNI.
+	ServerName string
+	// ALPN lists the protocols the client offered, in its order.
+	ALPN []string
+	// JA4 is the hello's JA4 fingerprint.
+	JA4 string
+}
+
+// ClientKnown reports whether Client is the real client, seen for the
+// first time: at StageProxy, or at StageAccept when no PROXY header is
+// awaited. Per-client filters judge only when it is true (so never twice,
+// and never at StageHello).
 func (in *Info) ClientKnown() bool {
-	return in.Stage == StageProxy || !in.AwaitingProxy
+	return in.Stage == StageProxy || (in.Stage == StageAccept && !in.AwaitingProxy)
 }
 
 // clientIP returns the client's IP address, unmapped and without zone, and
