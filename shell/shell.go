@@ -7,8 +7,15 @@
 // connection it turns away, and drains: Shutdown stops accepting and waits
 // for the connections in hand, cancelling them when its context ends.
 //
-// tcpproxy and httpproxy are built on it; TLS, reload and upgrade plug in
-// here once for both.
+// With Config.TLS it also terminates TLS, once for every service: the
+// ClientHello is read ahead, judged by the filters at
+// connfilter.StageHello (server name, ALPN, JA4) before any key exchange,
+// the certificate follows the SNI, client certificates are verified, and
+// the handshake's outcome lands in the connection's Digest, with what a
+// handshake hook returns as its user extension.
+//
+// tcpproxy and httpproxy are built on it; reload and upgrade plug in here
+// once for both.
 package shell
 
 import (
@@ -44,10 +51,14 @@ type Config struct {
 	// Adopt, when set, replaces each admitted connection before anything
 	// is read from it (httpproxy moves sockets to its fdpoll.Poller).
 	Adopt func(net.Conn) net.Conn
+	// TLS, when set, terminates TLS after the PROXY header: the Handler
+	// then gets the *tls.Conn (see TLS).
+	TLS *TLS
 	// Handler serves one admitted connection, on a goroutine of its own,
 	// after the PROXY header when ProxyIn is set (d then names the real
-	// client). It owns c and must close it. ctx is cancelled when Serve's
-	// context ends or Shutdown runs out of time.
+	// client) and after the TLS handshake when TLS is set. It owns c and
+	// must close it. ctx is cancelled when Serve's context ends or
+	// Shutdown runs out of time.
 	Handler func(ctx context.Context, c net.Conn, d *vstream.Digest)
 	// OnReject, when set, is called once for each connection turned away
 	// (a filter verdict, a PROXY fault), with its reason
@@ -79,6 +90,9 @@ type Shell struct {
 func New(cfg Config) (*Shell, error) {
 	if cfg.Handler == nil {
 		return nil, errors.New("shell: Config.Handler is required")
+	}
+	if cfg.TLS != nil && cfg.TLS.Server == nil {
+		return nil, errors.New("shell: TLS needs a Server")
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -136,6 +150,23 @@ func (s *Shell) handle(ctx context.Context, c net.Conn, d *vstream.Digest, relea
 			defer rel()
 		}
 		c = pc
+	}
+	if s.cfg.TLS != nil {
+		tc, rel, err := s.terminate(ctx, c, d)
+		if err != nil {
+			var te *tlsError
+			errors.As(err, &te)
+			if m := s.cfg.TLS.Metrics; m != nil {
+				m.failed(s.cfg.Name, te.reason)
+			}
+			s.rejected(te.reason, err, "peer", addrString(d.RemoteAddr), "client", addrString(d.ClientAddr))
+			c.Close()
+			return
+		}
+		if rel != nil {
+			defer rel()
+		}
+		c = tc
 	}
 	s.cfg.Handler(ctx, c, d)
 }

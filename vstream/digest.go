@@ -37,6 +37,9 @@ type Digest struct {
 	TLS *tls.ConnectionState
 	// HandshakeTime is when that TLS handshake completed; zero without TLS.
 	HandshakeTime time.Time
+	// TLSInfo summarises the TLS handshake for logs, metrics and phases
+	// (nil without TLS); set with TLS.
+	TLSInfo *TLSInfo
 
 	ext any
 }
