@@ -150,6 +150,9 @@ func (hc *h1conn) accessLog(s *Session, err error) {
 	if s.Route != "" {
 		attrs = append(attrs, slog.String("route", s.Route))
 	}
+	if d := s.Digest; d != nil && d.TLSInfo != nil {
+		attrs = append(attrs, slog.String("tls", d.TLSInfo.Version), slog.String("ja4", d.TLSInfo.JA4))
+	}
 	if s.undelivered != 0 {
 		// The response the proxy meant to send, lost with the client.
 		attrs = append(attrs, slog.Int("undelivered_status", s.undelivered))

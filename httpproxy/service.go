@@ -132,6 +132,10 @@ type Config struct {
 	// any byte is read). The header's client becomes the Session's
 	// ClientAddr.
 	ProxyIn *proxyproto.Acceptor
+	// TLS, when set, terminates TLS on the connections Serve accepts
+	// (after the PROXY header, if any): HTTPS. Its Server's ALPN should
+	// offer "http/1.1". Session.Digest then carries the handshake.
+	TLS *shell.TLS
 	// Metrics receives the service's series; nil records nothing.
 	Metrics *Metrics
 	// Logger receives errors and, with AccessLog, one line per request;
@@ -218,6 +222,7 @@ func New(p Proxy, cfg Config) (*Service, error) {
 		Name:    cfg.Name,
 		Filter:  cfg.Filter,
 		ProxyIn: cfg.ProxyIn,
+		TLS:     cfg.TLS,
 		Adopt:   adopt,
 		Handler: s.serveConn,
 		OnReject: func(reason string) {

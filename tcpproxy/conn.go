@@ -91,6 +91,9 @@ func (p *Proxy) handle(ctx context.Context, c net.Conn, d *vstream.Digest) {
 			"connect", connectDur.Round(time.Microsecond),
 			"tries", tries,
 		}
+		if ti := d.TLSInfo; ti != nil {
+			attrs = append(attrs, "tls", ti.Version, "sni", ti.ServerName, "ja4", ti.JA4)
+		}
 		if reason != "" {
 			attrs = append(attrs, "close", reason, "error", err)
 		}

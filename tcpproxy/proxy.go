@@ -66,6 +66,10 @@ type Config struct {
 	// ProxyIn, when set, requires a PROXY header from every peer: peers
 	// outside its trusted CIDRs are rejected before anything is read.
 	ProxyIn *proxyproto.Acceptor
+	// TLS, when set, terminates TLS on client connections (after the
+	// PROXY header, if any); the upstream gets the plaintext. The relay
+	// then copies through buffers: TLS bytes cannot be spliced.
+	TLS *shell.TLS
 	// ProxyOut is the PROXY version (1 or 2) written to upstreams on
 	// connect; 0 sends none.
 	ProxyOut int
@@ -116,6 +120,7 @@ func New(cfg Config) (*Proxy, error) {
 		Name:    cfg.Name,
 		Filter:  cfg.Filter,
 		ProxyIn: cfg.ProxyIn,
+		TLS:     cfg.TLS,
 		Handler: p.handle,
 		OnReject: func(reason string) {
 			if p.metrics != nil {
