@@ -143,8 +143,9 @@ func (s *TLSServer) Changed() bool {
 }
 
 // Watch calls Reload whenever Changed, checking every interval until stop
-// is closed; failures go to onError (which may be nil).
-func (s *TLSServer) Watch(stop <-chan struct{}, interval time.Duration, onError func(error)) {
+// is closed, and tells onReload (which may be nil) each outcome: nil, or
+// the error that kept the old files in use.
+func (s *TLSServer) Watch(stop <-chan struct{}, interval time.Duration, onReload func(error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -156,8 +157,8 @@ func (s *TLSServer) Watch(stop <-chan struct{}, interval time.Duration, onError 
 		if !s.Changed() {
 			continue
 		}
-		if err := s.Reload(); err != nil && onError != nil {
-			onError(err)
+		if err := s.Reload(); onReload != nil {
+			onReload(err)
 		}
 	}
 }

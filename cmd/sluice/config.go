@@ -80,6 +80,7 @@ type tcpSection struct {
 	Socket        socketSection     `yaml:"socket"`
 	Source        string            `yaml:"source"`
 	Vmux          *vmuxSection      `yaml:"vmux"`
+	TLS           *tlsSection       `yaml:"tls"`
 }
 
 // vmuxSection is the vmux: section of a protocol: vmux service: the time

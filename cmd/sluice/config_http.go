@@ -27,6 +27,7 @@ type httpSection struct {
 	Filter            filterSection       `yaml:"filter"`
 	Health            *healthSection      `yaml:"health"`
 	Socket            socketSection       `yaml:"socket"`
+	TLS               *tlsSection         `yaml:"tls"`
 	Poller            string              `yaml:"poller"`
 }
 
@@ -51,6 +52,8 @@ type httpTimeoutsSection struct {
 
 // HTTPConfig is one HTTP proxy service.
 type HTTPConfig struct {
+	// TLS terminates TLS on the listeners (HTTPS); nil for none.
+	TLS    *TLSConfig
 	Name   string
 	Listen []Addr
 	// Upstreams take the requests no route matches; empty when every
@@ -171,6 +174,11 @@ func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, 
 	}
 	if h.SocketConfig, err = v.socket(at(p, "socket"), &s.Socket); err != nil {
 		return nil, err
+	}
+	if s.TLS != nil {
+		if h.TLS, err = v.tls(at(p, "tls"), s.TLS, []string{"http/1.1"}); err != nil {
+			return nil, err
+		}
 	}
 	return h, nil
 }

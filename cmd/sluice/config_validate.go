@@ -89,6 +89,8 @@ type TCPConfig struct {
 	// Vmux is the vmux: section: the limits of each session on a
 	// protocol: vmux listener. Unused for protocol: tcp.
 	Vmux VmuxLimits
+	// TLS terminates TLS on the listeners; nil for none.
+	TLS *TLSConfig
 }
 
 // VmuxLimits are the limits of the vmux sessions of a protocol: vmux
@@ -260,6 +262,31 @@ func shareable(as []Addr, reusePort bool) func(j int) bool {
 	return func(j int) bool { return reusePort || anyPort(as[j]) }
 }
 
+// tcpProxyProtocol validates a tcp: service's proxy_protocol: section into t.
+func (v *validator) tcpProxyProtocol(pp []any, s *proxySection, t *TCPConfig) error {
+	var err error
+	t.ProxyAccept = s.Accept
+	if t.ProxyTrusted, err = v.prefixes(at(pp, "trusted"), s.Trusted); err != nil {
+		return err
+	}
+	if t.ProxyAccept && t.Protocol == "vmux" {
+		return v.fail(at(pp, "accept"), "PROXY headers are not taken on vmux listeners")
+	}
+	if t.ProxyAccept && len(t.ProxyTrusted) == 0 {
+		return v.fail(at(pp, "trusted"), "accept: true needs at least one trusted CIDR (a PROXY header is only taken from trusted peers)")
+	}
+	if t.ProxySend, err = proxyproto.ParseVersion(s.Send); err != nil {
+		return v.fail(at(pp, "send"), "unknown version %q (\"\", v1, v2)", s.Send)
+	}
+	if t.HeaderTimeout, err = v.duration(at(pp, "header_timeout"), s.HeaderTimeout, proxyproto.DefaultHeaderTimeout); err != nil {
+		return err
+	}
+	if err := v.atLeast(at(pp, "header_timeout"), t.HeaderTimeout, minTimeout, defaultHint); err != nil {
+		return err
+	}
+	return nil
+}
+
 func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 	t := &TCPConfig{Name: s.Name, Balance: s.Balance, Protocol: s.Protocol}
 	var err error
@@ -283,27 +310,9 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 		return nil, err
 	}
 
-	pp := at(p, "proxy_protocol")
-	t.ProxyAccept = s.ProxyProtocol.Accept
-	if t.ProxyTrusted, err = v.prefixes(at(pp, "trusted"), s.ProxyProtocol.Trusted); err != nil {
+	if err = v.tcpProxyProtocol(at(p, "proxy_protocol"), &s.ProxyProtocol, t); err != nil {
 		return nil, err
 	}
-	if t.ProxyAccept && t.Protocol == "vmux" {
-		return nil, v.fail(at(pp, "accept"), "PROXY headers are not taken on vmux listeners")
-	}
-	if t.ProxyAccept && len(t.ProxyTrusted) == 0 {
-		return nil, v.fail(at(pp, "trusted"), "accept: true needs at least one trusted CIDR (a PROXY header is only taken from trusted peers)")
-	}
-	if t.ProxySend, err = proxyproto.ParseVersion(s.ProxyProtocol.Send); err != nil {
-		return nil, v.fail(at(pp, "send"), "unknown version %q (\"\", v1, v2)", s.ProxyProtocol.Send)
-	}
-	if t.HeaderTimeout, err = v.duration(at(pp, "header_timeout"), s.ProxyProtocol.HeaderTimeout, proxyproto.DefaultHeaderTimeout); err != nil {
-		return nil, err
-	}
-	if err := v.atLeast(at(pp, "header_timeout"), t.HeaderTimeout, minTimeout, defaultHint); err != nil {
-		return nil, err
-	}
-
 	if t.FilterConfig, err = v.filter(at(p, "filter"), &s.Filter); err != nil {
 		return nil, err
 	}
@@ -353,6 +362,11 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 	}
 	if t.Vmux, err = v.vmux(at(p, "vmux"), s.Vmux, t.Protocol); err != nil {
 		return nil, err
+	}
+	if s.TLS != nil {
+		if t.TLS, err = v.tls(at(p, "tls"), s.TLS, nil); err != nil {
+			return nil, err
+		}
 	}
 	return t, nil
 }

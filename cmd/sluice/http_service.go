@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 
 	"github.com/sluice-proxy/sluice/fdpoll"
 	"github.com/sluice-proxy/sluice/httpproxy"
 	"github.com/sluice-proxy/sluice/lb"
+	"github.com/sluice-proxy/sluice/transport"
 )
 
 // httpService is one http: entry, built and bound.
@@ -17,6 +19,7 @@ type httpService struct {
 	svc       *httpproxy.Service
 	filters   connFilters
 	listeners []net.Listener
+	tls       *transport.TLSServer // nil without tls:
 	// balancers are the service's and its routes' own, for health checks.
 	balancers []*lb.Balancer
 }
@@ -55,7 +58,13 @@ func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
 	if hc.Poller == "own" {
 		poller = a.sharedPoller()
 	}
+	term, srv, err := a.tlsTerm(hc.Name, hc.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("http %s: %w", hc.Name, err)
+	}
+	s.tls = srv
 	s.svc, err = httpproxy.New(s.router, httpproxy.Config{
+		TLS:           term,
 		Poller:        poller,
 		Name:          hc.Name,
 		Timeouts:      hc.Timeouts,
@@ -109,6 +118,9 @@ func (s *httpService) upstreams(a *app, route string, list []Upstream, balance s
 
 // serve starts accepting on every listener and the health checks.
 func (s *httpService) serve(a *app) {
+	if s.tls != nil {
+		a.watchTLS(s.cfg.Name, s.tls)
+	}
 	for _, l := range s.listeners {
 		a.wg.Add(1)
 		go s.serveListener(a, l)
@@ -136,5 +148,8 @@ func runHealthChecks(a *app, bal *lb.Balancer, hc lb.HealthCheck) {
 	bal.RunHealthChecks(a.healthCtx, hc)
 }
 
-// reloadFilters re-reads the CIDR files; on error the old lists stay.
-func (s *httpService) reloadFilters() error { return s.filters.reload() }
+// reload re-reads the CIDR files and the TLS files; on error the old
+// ones stay.
+func (s *httpService) reload(a *app) error {
+	return errors.Join(s.filters.reload(), a.reloadTLS(s.cfg.Name, s.tls))
+}

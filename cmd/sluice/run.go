@@ -20,6 +20,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/fdpoll"
 	"github.com/sluice-proxy/sluice/httpproxy"
+	"github.com/sluice-proxy/sluice/shell"
 	"github.com/sluice-proxy/sluice/tcpproxy"
 	"github.com/sluice-proxy/sluice/udpproxy"
 )
@@ -34,6 +35,7 @@ type app struct {
 	// httpMetrics and httpPool are shared by every http: service: one
 	// pool of idle upstream connections for the whole process.
 	httpMetrics *httpproxy.Metrics
+	tlsMetrics  *shell.Metrics
 	httpPool    *httpproxy.Pool
 	// poller serves the sockets of http: services with poller: own; made
 	// by the first of them, nil where the platform has none.
@@ -84,6 +86,9 @@ func start(cfg *Config, logw io.Writer) (_ *app, err error) {
 		return nil, err
 	}
 	if a.httpMetrics, err = httpproxy.NewMetrics(a.reg); err != nil {
+		return nil, err
+	}
+	if a.tlsMetrics, err = shell.NewMetrics(a.reg); err != nil {
 		return nil, err
 	}
 	a.httpPool = httpproxy.NewPool(httpproxy.PoolConfig{})
@@ -186,17 +191,17 @@ func (a *app) shutdown(grace time.Duration) {
 	a.log.Info("stopped")
 }
 
-// reload re-reads the filters' CIDR files.
+// reload re-reads the filters' CIDR files and the TLS files.
 func (a *app) reload() {
 	for _, s := range a.services {
 		if s.kind() == "udp" {
 			continue // no filter files
 		}
-		if err := s.reloadFilters(); err != nil {
-			a.log.Error("reload failed; keeping the previous lists", "service", s.name(), "error", err)
+		if err := s.reload(a); err != nil {
+			a.log.Error("reload failed; keeping the previous files", "service", s.name(), "error", err)
 			continue
 		}
-		a.log.Info("filters reloaded", "service", s.name())
+		a.log.Info("filters and TLS files reloaded", "service", s.name())
 	}
 }
 

@@ -18,9 +18,9 @@ type service interface {
 	serve(a *app)
 	// shutdown stops accepting and drains within ctx.
 	shutdown(ctx context.Context) error
-	// reloadFilters re-reads its filters' CIDR files (SIGHUP); on error
-	// the old lists stay. Services without files return nil.
-	reloadFilters() error
+	// reload re-reads its filters' CIDR files and its TLS files (SIGHUP);
+	// on error the old ones stay. Services without files return nil.
+	reload(a *app) error
 	// close releases what building it bound, when start fails.
 	close()
 }
@@ -45,7 +45,7 @@ func (s *httpService) close()                             { closeListeners(s.lis
 
 func (s *udpService) kind() string                       { return "udp" }
 func (s *udpService) name() string                       { return s.cfg.Name }
-func (s *udpService) reloadFilters() error               { return nil }
+func (s *udpService) reload(*app) error                  { return nil }
 func (s *udpService) addrs() []net.Addr                  { return s.proxy.Addrs() }
 func (s *udpService) shutdown(ctx context.Context) error { return s.proxy.Shutdown(ctx) }
 func (s *udpService) close()                             { s.proxy.Shutdown(context.Background()) }

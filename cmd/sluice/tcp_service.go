@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -21,6 +22,7 @@ type tcpService struct {
 	proxy     *tcpproxy.Proxy
 	filters   connFilters
 	listeners []net.Listener
+	tls       *transport.TLSServer // nil without tls:
 }
 
 // newTCPService builds the balancer, filters and proxy of tc and binds its
@@ -53,6 +55,11 @@ func newTCPService(tc *TCPConfig, a *app) (*tcpService, error) {
 	if tc.ProxyAccept {
 		in = &proxyproto.Acceptor{Trusted: tc.ProxyTrusted, HeaderTimeout: tc.HeaderTimeout}
 	}
+	term, srv, err := a.tlsTerm(tc.Name, tc.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("tcp %s: %w", tc.Name, err)
+	}
+	s.tls = srv
 	dialer := &transport.Dialer{
 		Timeout:        tc.ConnectTimeout,
 		Source:         tc.Source,
@@ -68,6 +75,7 @@ func newTCPService(tc *TCPConfig, a *app) (*tcpService, error) {
 		IdleTimeout:    off(tc.IdleTimeout), // YAML 0s is never; the library's 0 is its default
 		Filter:         filter,
 		ProxyIn:        in,
+		TLS:            term,
 		ProxyOut:       tc.ProxySend,
 		Metrics:        a.metrics,
 		Logger:         a.log,
@@ -82,14 +90,20 @@ func newTCPService(tc *TCPConfig, a *app) (*tcpService, error) {
 	return s, nil
 }
 
-// reloadFilters re-reads the CIDR files; on error the old lists stay.
-func (s *tcpService) reloadFilters() error { return s.filters.reload() }
+// reload re-reads the CIDR files and the TLS files; on error the old
+// ones stay.
+func (s *tcpService) reload(a *app) error {
+	return errors.Join(s.filters.reload(), a.reloadTLS(s.cfg.Name, s.tls))
+}
 
 // serve starts accepting on every listener and the health checks. On a vmux
 // listener, each accepted connection is a vmux session, bounded by the
 // service's vmux: limits, whose streams reach the proxy through a
 // vstream.Listener, exactly as sockets do.
 func (s *tcpService) serve(a *app) {
+	if s.tls != nil {
+		a.watchTLS(s.cfg.Name, s.tls)
+	}
 	for _, raw := range s.listeners {
 		var l net.Listener = raw
 		if s.cfg.Protocol == "vmux" {

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/promtest"
+	"github.com/sluice-proxy/sluice/internal/testcert"
+)
+
+// TestTLSThroughTheBinary: an http: service with tls: serves HTTPS with
+// the certificate its SNI names and logs the handshake (version, JA4); a
+// tcp: service with client_auth: require relays only for clients with a
+// certificate from the CA; the handshakes are counted; a certificate file
+// replaced on disk is served from then on without a restart.
+func TestTLSThroughTheBinary(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testcert.NewCA(dir, "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair := func(names ...string) *testcert.Pair {
+		p, err := ca.Server(names...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a, b, c := pair("a.example"), pair("b.example"), pair("c.example")
+	client, err := ca.Client("alice", "Acme", time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a's files are copied: the test replaces them later.
+	aCert, aKey := dir+"/served.pem", dir+"/served.key"
+	copyTo(t, a.CertFile, aCert)
+	copyTo(t, a.KeyFile, aKey)
+	o := origin(t, "O")
+	up := echoServer(t)
+	logs := newLineCounter("TLS files reloaded")
+	app := runYAML(t, fmt.Sprintf(`log: {level: info}
+http:
+  - name: web
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %q}]
+    tls:
+      certificates: [{cert: %q, key: %q}, {cert: %q, key: %q}]
+tcp:
+  - name: fwd
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %q}]
+    tls:
+      certificates: [{cert: %q, key: %q}]
+      client_auth: {mode: require, ca: %q}
+      min_version: "1.3"
+`, o.Listener.Addr(), aCert, aKey, b.CertFile, b.KeyFile, up, a.CertFile, a.KeyFile, ca.CertFile), logs)
+	web, fwd := app.addrOf("http", 0), app.addrOf("tcp", 0)
+
+	get := func(sni string) (string, string) {
+		t.Helper()
+		tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: sni, RootCAs: ca.Pool}}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: hangGuard}).Get("https://" + web + "/x")
+		if err != nil {
+			t.Fatalf("GET with SNI %s: %v", sni, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.TLS.PeerCertificates[0].Subject.CommonName, string(body)
+	}
+	if cn, body := get("b.example"); cn != "b.example" || !strings.HasPrefix(body, "O /x") {
+		t.Fatalf("SNI b.example: certificate %q, body %q", cn, body)
+	}
+	if cn, _ := get("a.example"); cn != "a.example" {
+		t.Fatalf("SNI a.example: certificate %q", cn)
+	}
+	if !strings.Contains(logs.String(), "tls=\"TLS 1.3\" ja4=t13d") {
+		t.Errorf("access log lacks the handshake:\n%s", logs)
+	}
+
+	dialFwd := func(cert *testcert.Pair) error {
+		cfg := &tls.Config{ServerName: "a.example", RootCAs: ca.Pool}
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{cert.TLS}
+		}
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: hangGuard}, "tcp", fwd, cfg)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(hangGuard))
+		if _, err := conn.Write([]byte("over tls")); err != nil {
+			return err
+		}
+		buf := make([]byte, 8)
+		if _, err := io.ReadFull(conn, buf); err != nil {
+			return err
+		}
+		if string(buf) != "over tls" {
+			return fmt.Errorf("echo %q", buf)
+		}
+		return nil
+	}
+	if err := dialFwd(client); err != nil {
+		t.Fatalf("tcp with a client certificate: %v", err)
+	}
+	if err := dialFwd(nil); err == nil {
+		t.Fatal("tcp without a client certificate was relayed")
+	}
+
+	// Replace the served certificate on disk: c.example from now on.
+	copyTo(t, c.CertFile, aCert)
+	copyTo(t, c.KeyFile, aKey)
+	logs.await(t, 1)
+	if cn, _ := get("c.example"); cn != "c.example" {
+		t.Fatalf("after the files changed, SNI c.example got %q", cn)
+	}
+
+	if v := promtest.Sum(t, app.reg, "sluice_tls_handshakes_total", "service", "web", "result", "ok"); v < 3 {
+		t.Errorf("web handshakes ok = %v, want at least 3", v)
+	}
+	if v := promtest.Sum(t, app.reg, "sluice_tls_handshakes_total", "service", "fwd", "result", "tls_client_cert"); v != 1 {
+		t.Errorf("fwd handshakes refused for the client certificate = %v, want 1", v)
+	}
+	if v := promtest.Sum(t, app.reg, "sluice_tls_certificate_expiry_seconds", "service", "web", "certificate", "b.example"); v < float64(time.Now().Unix()) {
+		t.Errorf("certificate expiry of b.example = %v", v)
+	}
+}
+
+func copyTo(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Written whole under a new name, then renamed: the watcher never
+	// sees half a file.
+	if err := os.WriteFile(to+".tmp", b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(to+".tmp", to); err != nil {
+		t.Fatal(err)
+	}
+}
