@@ -377,7 +377,14 @@ type forwardProc struct {
 // standing in for sluice) and waits for its listener.
 func startForward(t *testing.T, up string) *forwardProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "forward", "127.0.0.1:0", up)
+	return startForwardArgs(t, "127.0.0.1:0", up)
+}
+
+// startForwardArgs starts `sluice forward ARGS...`; its listener must be
+// the only one.
+func startForwardArgs(t *testing.T, args ...string) *forwardProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"forward"}, args...)...)
 	cmd.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

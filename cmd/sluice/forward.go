@@ -21,6 +21,8 @@ func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	connect := fs.String("connect", "5s", "upstream connect timeout")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on this address")
 	accessLog := fs.Bool("access-log", true, "log one line per closed connection")
+	tlsCert := fs.String("tls-cert", "", "terminate TLS with this certificate (PEM; with -tls-key)")
+	tlsKey := fs.String("tls-key", "", "the key of -tls-cert (PEM)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sluice forward [flags] LISTEN UPSTREAM [UPSTREAM...]")
 		fs.PrintDefaults()
@@ -48,6 +50,12 @@ func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	for _, u := range fs.Args()[1:] {
 		fmt.Fprintf(&b, "      - addr: %q\n", u)
 	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return fmt.Errorf("%w: -tls-cert and -tls-key go together", errUsage)
+	}
+	if *tlsCert != "" && *udp {
+		return fmt.Errorf("%w: -tls-cert applies to TCP forwarding only", errUsage)
+	}
 	if *udp {
 		if !set["balance"] {
 			*balance = "hash"
@@ -59,6 +67,9 @@ func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	} else {
 		fmt.Fprintf(&b, "    balance: %q\n    proxy_protocol: {send: %q}\n    timeouts: {connect: %q, idle: %q}\n",
 			*balance, *send, *connect, *idle)
+		if *tlsCert != "" {
+			fmt.Fprintf(&b, "    tls: {certificates: [{cert: %q, key: %q}]}\n", *tlsCert, *tlsKey)
+		}
 	}
 	cfg, err := parseConfig("command line", []byte(b.String()))
 	if err != nil {

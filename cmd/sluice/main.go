@@ -53,7 +53,7 @@ const usage = `usage:
   sluice                                        run the embedded demo
   sluice run -c FILE                            run the services in FILE
   sluice check -c FILE                          validate FILE
-  sluice forward [-udp] LISTEN UPSTREAM [UPSTREAM...]   forward LISTEN to the upstreams
+  sluice forward [-udp] [-tls-cert C -tls-key K] LISTEN UPSTREAM [UPSTREAM...]   forward LISTEN to the upstreams
   sluice version                                print the version
 `
 

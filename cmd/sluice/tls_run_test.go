@@ -149,3 +149,29 @@ func copyTo(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestForwardTLSFlags: `sluice forward -tls-cert C -tls-key K` terminates
+// TLS in front of a cleartext upstream.
+func TestForwardTLSFlags(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testcert.NewCA(dir, "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ca.Server("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := echoServer(t)
+	p := startForwardArgs(t, "-tls-cert", srv.CertFile, "-tls-key", srv.KeyFile, "127.0.0.1:0", up)
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: hangGuard}, "tcp", p.addr, &tls.Config{ServerName: "localhost", RootCAs: ca.Pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	roundTrip(t, conn, "through forward -tls-cert")
+	var out, errb strings.Builder
+	if code := runMain([]string{"forward", "-tls-cert", srv.CertFile, "127.0.0.1:0", up}, &out, &errb); code != 2 {
+		t.Errorf("-tls-cert without -tls-key: exit %d, want 2 (usage)", code)
+	}
+}
