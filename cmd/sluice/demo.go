@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	_ "embed"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testcert"
+	"github.com/sluice-proxy/sluice/shell"
+	"github.com/sluice-proxy/sluice/transport"
 )
 
 //go:embed demo.yaml
@@ -81,6 +87,11 @@ func serveDemo(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready
 			}
 		}()
 	}
+	caFile, cleanup, err := addDemoHTTPS(cfg)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
 	return run(ctx, cfg, stdout, stderr, func(a *app) {
 		fwd := a.addrOf("tcp", 0)
 		fmt.Fprintf(stdout, "sluice demo\n")
@@ -110,6 +121,9 @@ func serveDemo(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready
 		if web != "" {
 			fmt.Fprintf(stdout, "  curl -s http://%s/ ; curl -s http://%s/    # origin A, then B\n", web, web)
 		}
+		if https := a.addrOf("http", 1); https != "" && caFile != "" {
+			fmt.Fprintf(stdout, "  curl -s --cacert %s https://%s/    # HTTPS, certificate made at start\n", caFile, https)
+		}
 		if a.metricsL != nil {
 			fmt.Fprintf(stdout, "  curl -s http://%s%s | grep -E 'sluice_(tcp|http)_'\n", a.metricsL.Addr(), cfg.Metrics.Path)
 		}
@@ -118,6 +132,48 @@ func serveDemo(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready
 			ready(a)
 		}
 	})
+}
+
+// addDemoHTTPS adds an HTTPS copy of the demo's HTTP load balancer, port
+// 6443 on the same host (or a free port when the first listens on port
+// 0), with a certificate for localhost and 127.0.0.1 made now by a CA of
+// its own. It returns the CA's file (for curl --cacert) and a cleanup.
+func addDemoHTTPS(cfg *Config) (string, func(), error) {
+	if len(cfg.HTTP) == 0 {
+		return "", func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "sluice-demo-tls")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	ca, err := testcert.NewCA(dir, "sluice-demo")
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	pair, err := ca.Server("localhost", "127.0.0.1")
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	h := *cfg.HTTP[0]
+	h.Name = h.Name + "-https"
+	port := "6443"
+	if portOf(h.Listen[0].Address) == "0" {
+		port = "0"
+	}
+	h.Listen = []Addr{{Network: "tcp", Address: net.JoinHostPort(hostOf(h.Listen[0].Address), port)}}
+	h.TLS = &TLSConfig{
+		Server: transport.ServerTLS{
+			Certificates: []transport.CertFiles{{Cert: pair.CertFile, Key: pair.KeyFile}},
+			ALPN:         []string{"http/1.1"},
+			MinVersion:   tls.VersionTLS12,
+		},
+		HandshakeTimeout: shell.DefaultHandshakeTimeout,
+	}
+	cfg.HTTP = append(cfg.HTTP, &h)
+	return ca.CertFile, cleanup, nil
 }
 
 func hostOf(hp string) string { h, _, _ := net.SplitHostPort(hp); return h }

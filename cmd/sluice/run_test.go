@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -158,6 +160,29 @@ func TestDemoRuns(t *testing.T) {
 	tr.CloseIdleConnections()
 	if got["hello from origin A\n"] != 2 || got["hello from origin B\n"] != 2 {
 		t.Errorf("4 requests through the demo's HTTP load balancer got %v, want each origin twice", got)
+	}
+	// The HTTPS listener, with the certificate made at start: the banner's
+	// curl line names the CA file and the address.
+	m := regexp.MustCompile(`curl -s --cacert (\S+) https://(\S+)/`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("demo banner lacks the HTTPS curl line:\n%s", out.String())
+	}
+	caPEM, err := os.ReadFile(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	htr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	resp, err := (&http.Client{Transport: htr}).Get("https://" + m[2] + "/")
+	if err != nil {
+		t.Fatalf("HTTPS through the demo: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	htr.CloseIdleConnections()
+	if !strings.HasPrefix(string(body), "hello from origin") {
+		t.Errorf("HTTPS through the demo got %q", body)
 	}
 	cancel()
 	if err := <-done; err != nil {
