@@ -24,9 +24,23 @@ func (p *Proxy) handle(ctx context.Context, c net.Conn, d *vstream.Digest) {
 		defer m.active.Dec()
 	}
 
+	bal := p.cfg.Balancer
+	var sni string
+	if len(p.cfg.Routes) > 0 {
+		rc, rb, h, reason, err := p.routeHello(c)
+		if err != nil {
+			c.Close()
+			if m != nil {
+				m.failed(reason)
+			}
+			p.log.Warn("connection not routed", "client", addrString(d.ClientAddr), "reason", reason, "error", err)
+			return
+		}
+		c, bal, sni = rc, rb, h.ServerName
+	}
 	key := p.hashKey(d)
 	start := time.Now()
-	up, be, tries, err := p.cfg.Balancer.Dial(ctx, key, p.dial, p.cfg.Failover)
+	up, be, tries, err := bal.Dial(ctx, key, p.dial, p.cfg.Failover)
 	connectDur := time.Since(start)
 	if err != nil {
 		c.Close()
@@ -93,6 +107,8 @@ func (p *Proxy) handle(ctx context.Context, c net.Conn, d *vstream.Digest) {
 		}
 		if ti := d.TLSInfo; ti != nil {
 			attrs = append(attrs, "tls", ti.Version, "sni", ti.ServerName, "ja4", ti.JA4)
+		} else if sni != "" {
+			attrs = append(attrs, "sni", sni)
 		}
 		if reason != "" {
 			attrs = append(attrs, "close", reason, "error", err)

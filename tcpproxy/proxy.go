@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/sluice-proxy/sluice/connfilter"
@@ -34,8 +35,17 @@ const (
 type Config struct {
 	// Name names the service in metrics and logs.
 	Name string
-	// Balancer picks upstreams.
+	// Balancer picks upstreams: for every connection, or, with Routes, for
+	// those no route takes (nil then closes them with reason "no_route").
 	Balancer *lb.Balancer
+	// Routes, when set, route on the TLS ClientHello without terminating
+	// TLS (only without TLS): the first that matches picks the upstream.
+	// Only listeners with routes read ahead, so server-first protocols
+	// never wait.
+	Routes []Route
+	// HelloTimeout bounds the ClientHello's read for Routes: 0 means
+	// DefaultHelloTimeout.
+	HelloTimeout time.Duration
 	// Dial connects to an upstream address; nil uses Dialer. Each call is
 	// bounded by ConnectTimeout. The connection must half-close (have a
 	// CloseWrite method, as a vstream.Stream does) for a client's
@@ -101,8 +111,16 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Name == "" {
 		return nil, errors.New("tcpproxy: Name is required")
 	}
-	if cfg.Balancer == nil {
-		return nil, errors.New("tcpproxy: Balancer is required")
+	if cfg.Balancer == nil && len(cfg.Routes) == 0 {
+		return nil, errors.New("tcpproxy: Balancer (or Routes) is required")
+	}
+	for i, r := range cfg.Routes {
+		if r.Balancer == nil {
+			return nil, fmt.Errorf("tcpproxy: route %d (%s) has no Balancer", i, r.Name)
+		}
+	}
+	if cfg.TLS != nil && len(cfg.Routes) > 0 {
+		return nil, errors.New("tcpproxy: Routes route on the ClientHello without terminating; they do not go with TLS")
 	}
 	if cfg.ProxyOut < 0 || cfg.ProxyOut > 2 {
 		return nil, fmt.Errorf("tcpproxy: ProxyOut %d: want 0, 1 or 2", cfg.ProxyOut)
@@ -141,8 +159,12 @@ func New(cfg Config) (*Proxy, error) {
 	p.log = p.log.With("service", cfg.Name)
 	if cfg.Metrics != nil {
 		var addrs []string
-		for _, b := range cfg.Balancer.Backends() {
-			addrs = append(addrs, b.Addr)
+		for _, bal := range p.balancers() {
+			for _, b := range bal.Backends() {
+				if !slices.Contains(addrs, b.Addr) {
+					addrs = append(addrs, b.Addr)
+				}
+			}
 		}
 		p.metrics = cfg.Metrics.service(cfg.Name, addrs)
 	}
