@@ -81,6 +81,8 @@ type tcpSection struct {
 	Source        string            `yaml:"source"`
 	Vmux          *vmuxSection      `yaml:"vmux"`
 	TLS           *tlsSection       `yaml:"tls"`
+	Routes        []tcpRouteSection `yaml:"routes"`
+	HelloTimeout  string            `yaml:"hello_timeout"`
 }
 
 // vmuxSection is the vmux: section of a protocol: vmux service: the time

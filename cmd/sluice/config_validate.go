@@ -91,6 +91,10 @@ type TCPConfig struct {
 	Vmux VmuxLimits
 	// TLS terminates TLS on the listeners; nil for none.
 	TLS *TLSConfig
+	// Routes pick upstreams by the ClientHello (without terminating);
+	// HelloTimeout bounds its read.
+	Routes       []TCPRoute
+	HelloTimeout time.Duration
 }
 
 // VmuxLimits are the limits of the vmux sessions of a protocol: vmux
@@ -303,8 +307,10 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 	if t.Listen, err = v.listen(at(p, "listen"), s.Listen); err != nil {
 		return nil, err
 	}
-	if t.Upstreams, err = v.upstreams(at(p, "upstreams"), s.Upstreams, true); err != nil {
-		return nil, err
+	if len(s.Upstreams) > 0 || len(s.Routes) == 0 {
+		if t.Upstreams, err = v.upstreams(at(p, "upstreams"), s.Upstreams, true); err != nil {
+			return nil, err
+		}
 	}
 	if t.Balance, err = v.policy(at(p, "balance"), t.Balance, lb.RoundRobin); err != nil {
 		return nil, err
@@ -367,6 +373,9 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 		if t.TLS, err = v.tls(at(p, "tls"), s.TLS, nil); err != nil {
 			return nil, err
 		}
+	}
+	if err := v.tcpRoutes(p, s, t); err != nil {
+		return nil, err
 	}
 	return t, nil
 }

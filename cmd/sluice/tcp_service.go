@@ -18,7 +18,8 @@ import (
 // tcpService is one tcp: entry, built and bound.
 type tcpService struct {
 	cfg       *TCPConfig
-	bal       *lb.Balancer
+	bal       *lb.Balancer   // the service's own upstreams; nil when only routes have any
+	balancers []*lb.Balancer // bal and the routes', for health checks
 	proxy     *tcpproxy.Proxy
 	filters   connFilters
 	listeners []net.Listener
@@ -29,23 +30,19 @@ type tcpService struct {
 // listeners.
 func newTCPService(tc *TCPConfig, a *app) (*tcpService, error) {
 	s := &tcpService{cfg: tc}
-	backends := make([]lb.BackendConfig, 0, len(tc.Upstreams))
-	for _, u := range tc.Upstreams {
-		backends = append(backends, lb.BackendConfig{Addr: u.Addr.String(), Weight: u.Weight})
-	}
-	policy, err := lb.ParsePolicy(tc.Balance)
-	if err != nil {
-		return nil, fmt.Errorf("tcp %s: %w", tc.Name, err)
-	}
-	// The proxy exists only after the balancer; the observer reaches it
-	// through s.
-	s.bal, err = lb.New(backends, policy, lb.OnHealthChange(func(be *lb.Backend, healthy bool, reason string) {
-		if s.proxy != nil {
-			s.proxy.HealthChanged(be, healthy, reason)
+	var err error
+	if len(tc.Upstreams) > 0 {
+		if s.bal, err = s.balancer(tc.Upstreams, tc.Balance); err != nil {
+			return nil, err
 		}
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("tcp %s: %w", tc.Name, err)
+	}
+	routes := make([]tcpproxy.Route, 0, len(tc.Routes))
+	for _, r := range tc.Routes {
+		bal, err := s.balancer(r.Upstreams, r.Balance)
+		if err != nil {
+			return nil, err
+		}
+		routes = append(routes, tcpproxy.Route{Name: r.Name, ServerNames: r.SNI, ALPN: r.ALPN, Balancer: bal})
 	}
 	filter, err := s.filters.build(&tc.FilterConfig)
 	if err != nil {
@@ -69,6 +66,8 @@ func newTCPService(tc *TCPConfig, a *app) (*tcpService, error) {
 	s.proxy, err = tcpproxy.New(tcpproxy.Config{
 		Name:           tc.Name,
 		Balancer:       s.bal,
+		Routes:         routes,
+		HelloTimeout:   tc.HelloTimeout,
 		Dialer:         dialer,
 		ConnectTimeout: tc.ConnectTimeout,
 		Failover:       lb.Failover{Tries: tc.Tries, Budget: tc.Budget},
@@ -88,6 +87,25 @@ func newTCPService(tc *TCPConfig, a *app) (*tcpService, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// balancer builds a balancer over list whose health flips reach the
+// proxy (made after the balancers: the observer reaches it through s).
+func (s *tcpService) balancer(list []Upstream, balance string) (*lb.Balancer, error) {
+	backends := make([]lb.BackendConfig, 0, len(list))
+	for _, u := range list {
+		backends = append(backends, lb.BackendConfig{Addr: u.Addr.String(), Weight: u.Weight})
+	}
+	bal, err := lb.New(backends, lb.Policy(balance), lb.OnHealthChange(func(be *lb.Backend, healthy bool, reason string) {
+		if s.proxy != nil {
+			s.proxy.HealthChanged(be, healthy, reason)
+		}
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("tcp %s: %w", s.cfg.Name, err)
+	}
+	s.balancers = append(s.balancers, bal)
+	return bal, nil
 }
 
 // reload re-reads the CIDR files and the TLS files; on error the old
@@ -136,12 +154,14 @@ func (s *tcpService) serve(a *app) {
 		}()
 	}
 	if h := s.cfg.Health; h != nil {
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			// lb's default probe: a connect to host:port or unix:/path.
-			s.bal.RunHealthChecks(a.healthCtx, lb.HealthCheck{Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall})
-		}()
+		for _, bal := range s.balancers {
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				// lb's default probe: a connect to host:port or unix:/path.
+				bal.RunHealthChecks(a.healthCtx, lb.HealthCheck{Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall})
+			}()
+		}
 	}
 }
 

@@ -175,3 +175,80 @@ func TestForwardTLSFlags(t *testing.T) {
 		t.Errorf("-tls-cert without -tls-key: exit %d, want 2 (usage)", code)
 	}
 }
+
+// tlsNamer is a TLS server on loopback that answers every connection with
+// its name, for certificates of names.
+func tlsNamer(t *testing.T, ca *testcert.CA, name string, names ...string) string {
+	t.Helper()
+	pair, err := ca.Server(names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair.TLS}, NextProtos: []string{"h2", "http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Write([]byte(name))
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestTCPRoutesBySNIThroughTheBinary: a tcp: service with routes: passes
+// TLS through untouched to the upstream its ClientHello's SNI or ALPN
+// names (the client's handshake is with that upstream, end to end), the
+// service's upstreams take the rest, and a non-TLS client is refused.
+func TestTCPRoutesBySNIThroughTheBinary(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir(), "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := tlsNamer(t, ca, "A", "a.example")
+	b := tlsNamer(t, ca, "B", "x.b.example", "y.b.example")
+	h2 := tlsNamer(t, ca, "H2", "h2.example")
+	def := tlsNamer(t, ca, "DEF", "other.example")
+	app := runYAML(t, fmt.Sprintf(`log: {level: error}
+tcp:
+  - name: sni
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %q}]
+    routes:
+      - {name: a, sni: [a.example], upstreams: [{addr: %q}]}
+      - {name: b, sni: ["*.b.example"], upstreams: [{addr: %q}]}
+      - {name: h2, alpn: [h2], upstreams: [{addr: %q}]}
+`, def, a, b, h2), io.Discard)
+	addr := app.addrOf("tcp", 0)
+	for _, tc := range []struct {
+		sni, alpn, want string
+	}{
+		{"a.example", "http/1.1", "A"},
+		{"y.b.example", "http/1.1", "B"},
+		{"h2.example", "h2", "H2"},
+		{"other.example", "http/1.1", "DEF"},
+	} {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: hangGuard}, "tcp", addr, &tls.Config{ServerName: tc.sni, RootCAs: ca.Pool, NextProtos: []string{tc.alpn}})
+		if err != nil {
+			t.Fatalf("sni %s: %v", tc.sni, err)
+		}
+		conn.SetReadDeadline(time.Now().Add(hangGuard))
+		got, _ := io.ReadAll(conn)
+		conn.Close()
+		if string(got) != tc.want {
+			t.Errorf("sni %s alpn %s: reached %q, want %q", tc.sni, tc.alpn, got, tc.want)
+		}
+	}
+	c := rawRequest(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if b, _ := io.ReadAll(c); len(b) != 0 {
+		t.Errorf("a non-TLS client got %q", b)
+	}
+}
