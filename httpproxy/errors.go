@@ -37,6 +37,10 @@ var (
 	// ErrConnectTimeout: connecting to the upstream ran past
 	// Peer.ConnectTimeout. It also matches ErrConnect.
 	ErrConnectTimeout = errors.New("httpproxy: connecting upstream timed out")
+	// ErrUpstreamTLS: the TLS handshake with the upstream failed (its
+	// certificate or name did not verify, it refused ours): 502. It also
+	// matches ErrConnect: nothing was sent, and FailToConnect runs.
+	ErrUpstreamTLS = errors.New("httpproxy: upstream TLS handshake failed")
 	// ErrUpstreamTimeout: the upstream did not answer within
 	// Peer.ReadTimeout, or stalled mid-body.
 	ErrUpstreamTimeout = errors.New("httpproxy: upstream timed out")
@@ -154,6 +158,8 @@ func kindLabel(err error) string {
 		return "local_resource"
 	case errors.Is(err, ErrNoPeer):
 		return "no_peer"
+	case errors.Is(err, ErrUpstreamTLS):
+		return "upstream_tls"
 	case errors.Is(err, ErrConnectTimeout):
 		return "connect_timeout"
 	case errors.Is(err, ErrConnect):

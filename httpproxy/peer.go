@@ -1,6 +1,7 @@
 package httpproxy
 
 import (
+	"crypto/tls"
 	"time"
 
 	"github.com/sluice-proxy/sluice/vstream"
@@ -20,6 +21,11 @@ type Peer struct {
 	// can be a virtual stream: a vmux or QUIC stream, a tunnel, an
 	// in-process service.
 	Dialer vstream.Dialer
+	// TLS, when set, originates TLS to the upstream (transport.NewTLSClient
+	// builds one): the handshake is part of the connect and bounded by its
+	// timeout; a failed one is ErrUpstreamTLS (502). Connections are
+	// pooled per TLS config: peers with different ones never share.
+	TLS *tls.Config
 	// PoolKey names the pool of idle connections this peer shares. Peers
 	// with the same key share connections, so two peers that differ in what
 	// a connection means (a different Dialer, TLS settings) need different

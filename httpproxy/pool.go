@@ -1,6 +1,7 @@
 package httpproxy
 
 import (
+	"crypto/tls"
 	"net"
 	"sync"
 	"syscall"
@@ -63,16 +64,22 @@ type Pool struct {
 }
 
 // poolKey identifies the connections a peer may reuse.
-type poolKey struct{ kind, addr string }
+// poolKey names a pool of idle connections: the peer's network (or key)
+// and address, and its TLS config (connections verified differently are
+// never shared).
+type poolKey struct {
+	kind, addr string
+	tls        *tls.Config
+}
 
 func keyOf(p *Peer) poolKey {
 	switch {
 	case p.PoolKey != "":
-		return poolKey{"key", p.PoolKey}
+		return poolKey{"key", p.PoolKey, p.TLS}
 	case p.Dialer != nil:
-		return poolKey{"vstream", p.Addr}
+		return poolKey{"vstream", p.Addr, p.TLS}
 	}
-	return poolKey{p.network(), p.Addr}
+	return poolKey{p.network(), p.Addr, p.TLS}
 }
 
 // NewPool returns an empty pool.

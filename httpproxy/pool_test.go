@@ -24,7 +24,7 @@ func pipeConn(t *testing.T, key poolKey) (*upConn, func() bool) {
 }
 
 func TestPool(t *testing.T) {
-	k1, k2 := poolKey{"tcp", "a:1"}, poolKey{"tcp", "b:1"}
+	k1, k2 := poolKey{"tcp", "a:1", nil}, poolKey{"tcp", "b:1", nil}
 	t.Run("most recently used first", func(t *testing.T) {
 		p := NewPool(PoolConfig{})
 		defer p.Close()

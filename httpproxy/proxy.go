@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/localerr"
 	"github.com/sluice-proxy/sluice/internal/zero"
 	"github.com/sluice-proxy/sluice/protocols/http1"
+	"github.com/sluice-proxy/sluice/transport"
 )
 
 var (
@@ -194,6 +195,16 @@ func (hc *h1conn) connect(ctx context.Context, peer *Peer) (*upConn, bool, error
 		return nil, false, wrapKind(ErrConnect, fmt.Errorf("%s: %w", peer.Addr, err))
 	}
 	c = svc.adopt(c)
+	if peer.TLS != nil {
+		tc, err := transport.DialTLS(dctx, c, peer.Addr, peer.TLS)
+		if err != nil {
+			if ctx.Err() == nil && errors.Is(dctx.Err(), context.DeadlineExceeded) {
+				return nil, false, wrapKind(ErrConnectTimeout, fmt.Errorf("%w: %s: %w", ErrConnect, peer.Addr, err))
+			}
+			return nil, false, wrapKind(ErrUpstreamTLS, fmt.Errorf("%w: %w", ErrConnect, err))
+		}
+		c = tc
+	}
 	uc := &upConn{c: c, raw: rawConnOf(c), r: http1.NewReader(c, svc.cfg.Limits), key: key, uses: 1}
 	return uc, false, nil
 }

@@ -104,6 +104,8 @@ func failureText(err error) string {
 		return "connecting to the upstream timed out"
 	case "connect":
 		return "could not connect to the upstream"
+	case "upstream_tls":
+		return "the TLS handshake with the upstream failed"
 	case "upstream_timeout":
 		return "the upstream did not answer in time"
 	case "upstream_protocol":

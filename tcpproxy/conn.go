@@ -11,6 +11,7 @@ import (
 	"github.com/sluice-proxy/sluice/lb"
 	"github.com/sluice-proxy/sluice/protocols/proxyproto"
 	"github.com/sluice-proxy/sluice/splice"
+	"github.com/sluice-proxy/sluice/transport"
 	"github.com/sluice-proxy/sluice/vstream"
 )
 
@@ -50,6 +51,8 @@ func (p *Proxy) handle(ctx context.Context, c net.Conn, d *vstream.Digest) {
 			reason = "local_resource" // sluice's own shortage, not the upstream's
 		case errors.Is(err, lb.ErrNoBackend):
 			reason = "no_upstream"
+		case errors.Is(err, transport.ErrUpstreamTLS):
+			reason = "upstream_tls"
 		}
 		if m != nil {
 			m.failed(reason)

@@ -2,6 +2,7 @@ package tcpproxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,6 +63,12 @@ type Config struct {
 	// keep-alive. Its
 	// Timeout, when zero, becomes ConnectTimeout.
 	Dialer *transport.Dialer
+	// UpstreamTLS, by backend address, originates TLS to that upstream
+	// (transport.NewTLSClient builds one): the handshake is part of the
+	// connect, bounded by ConnectTimeout, and a failed one (a certificate
+	// or name that does not verify) counts as the upstream's failure,
+	// reason "upstream_tls".
+	UpstreamTLS map[string]*tls.Config
 	// ConnectTimeout bounds one connection attempt: 0 means
 	// DefaultConnectTimeout, negative no bound but the Failover budget's.
 	ConnectTimeout time.Duration
@@ -208,6 +215,15 @@ func (p *Proxy) instrumentDial(dial lb.DialFunc, bounded bool) lb.DialFunc {
 		}
 		start := time.Now()
 		c, err := dial(ctx, addr)
+		if tc := p.cfg.UpstreamTLS[addr]; err == nil && tc != nil {
+			hctx := ctx
+			if timeout > 0 {
+				var cancel context.CancelFunc
+				hctx, cancel = context.WithDeadline(ctx, start.Add(timeout))
+				defer cancel()
+			}
+			c, err = transport.DialTLS(hctx, c, addr, tc)
+		}
 		if p.metrics != nil {
 			if um := p.metrics.upstreams[addr]; um != nil {
 				um.latency.Observe(time.Since(start).Seconds())

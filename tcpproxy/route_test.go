@@ -3,12 +3,15 @@ package tcpproxy
 import (
 	"bytes"
 	"crypto/tls"
+	"io"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/testcert"
 	"github.com/sluice-proxy/sluice/lb"
 	"github.com/sluice-proxy/sluice/protocols/tlshello"
+	"github.com/sluice-proxy/sluice/transport"
 )
 
 // helloSink is an upstream that reads a ClientHello and reports what it
@@ -137,4 +140,75 @@ func tlsHelloBytes(t *testing.T, sni string) []byte {
 		t.Fatal(err)
 	}
 	return buf[:n]
+}
+
+// UpstreamTLS: the proxy originates TLS to its upstream (plaintext on the
+// client side); an upstream whose certificate does not verify is a failed
+// connect with reason upstream_tls, and the next backend is tried.
+func TestUpstreamTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testcert.NewCA(dir, "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Server("up.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair.TLS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go echo2(c)
+		}
+	}()
+	good := ln.Addr().String()
+	// The same upstream behind a second address, expected under another
+	// name: its verification fails.
+	wrong := newUpstream(t, func(c net.Conn) {
+		u, err := net.Dial("tcp", good)
+		if err != nil {
+			return
+		}
+		defer u.Close()
+		go io.Copy(u, c)
+		io.Copy(c, u)
+	})
+	verified, err := transport.NewTLSClient(transport.ClientTLS{SNI: "up.example", CA: ca.CertFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	misnamed, err := transport.NewTLSClient(transport.ClientTLS{SNI: "nope.example", CA: ca.CertFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startProxy(t, Config{
+		Balancer:    balancer(t, lb.RoundRobin, wrong.addr, good),
+		UpstreamTLS: map[string]*tls.Config{good: verified, wrong.addr: misnamed},
+	})
+	for range 2 { // the first try of one of them meets the misnamed upstream and fails over
+		c := dial(t, h.addr)
+		c.Write([]byte("plain"))
+		c.CloseWrite()
+		if got := readAll(t, c); string(got) != "plain" {
+			t.Fatalf("echo through upstream TLS: %q", got)
+		}
+	}
+	waitIdle(t, h)
+	if v := h.metric(t, "sluice_tcp_upstream_connect_errors_total", map[string]string{"upstream": wrong.addr}); v < 1 {
+		t.Errorf("connect errors of the misnamed upstream = %v, want at least 1", v)
+	}
+}
+
+// echo2 echoes c, then closes it.
+func echo2(c net.Conn) {
+	defer c.Close()
+	io.Copy(c, c)
 }
