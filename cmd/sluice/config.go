@@ -96,8 +96,9 @@ type vmuxSection struct {
 }
 
 type upstreamSection struct {
-	Addr   string `yaml:"addr"`
-	Weight *int   `yaml:"weight"`
+	Addr   string              `yaml:"addr"`
+	Weight *int                `yaml:"weight"`
+	TLS    *upstreamTLSSection `yaml:"tls"`
 }
 
 type proxySection struct {

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/sluice-proxy/sluice/shell"
@@ -151,4 +152,42 @@ func (a *app) reloadTLS(name string, srv *transport.TLSServer) error {
 	err := srv.Reload()
 	a.tlsMetrics.Certificates(name, srv, err)
 	return err
+}
+
+// upstreamTLSSection is an upstream's tls: TLS from sluice to it.
+type upstreamTLSSection struct {
+	SNI            string   `yaml:"sni"`
+	VerifyCert     *bool    `yaml:"verify_cert"`
+	VerifyHostname *bool    `yaml:"verify_hostname"`
+	AlternativeCN  string   `yaml:"alternative_cn"`
+	CA             string   `yaml:"ca"`
+	Cert           string   `yaml:"cert"`
+	Key            string   `yaml:"key"`
+	ALPN           []string `yaml:"alpn"`
+}
+
+// upstreamTLS validates an upstream's tls: section; its files are read
+// now, so a fault is reported with its key.
+func (v *validator) upstreamTLS(p []any, s *upstreamTLSSection) (*transport.ClientTLS, error) {
+	c := &transport.ClientTLS{
+		SNI:                s.SNI,
+		SkipVerifyCert:     s.VerifyCert != nil && !*s.VerifyCert,
+		SkipVerifyHostname: s.VerifyHostname != nil && !*s.VerifyHostname,
+		AlternativeCN:      s.AlternativeCN,
+		CA:                 s.CA,
+		Cert:               s.Cert,
+		Key:                s.Key,
+		ALPN:               s.ALPN,
+	}
+	if (s.Cert == "") != (s.Key == "") {
+		return nil, v.fail(at(p, "cert"), "cert and key go together")
+	}
+	if _, err := transport.NewTLSClient(*c); err != nil {
+		key := "ca"
+		if s.Cert != "" && !strings.Contains(err.Error(), "CA") {
+			key = "cert"
+		}
+		return nil, v.fail(at(p, key), "%v", err)
+	}
+	return c, nil
 }

@@ -58,6 +58,8 @@ type Addr = transport.Addr
 type Upstream struct {
 	Addr   Addr
 	Weight int
+	// TLS originates TLS to the upstream; nil for cleartext.
+	TLS *transport.ClientTLS
 }
 
 // TCPConfig is one TCP forwarding service.
@@ -663,7 +665,16 @@ func (v *validator) upstreams(p []any, list []upstreamSection, unixOK bool) ([]U
 				return nil, v.fail(at(up, "weight"), "must be between 1 and 1000, got %d", w)
 			}
 		}
-		out = append(out, Upstream{Addr: a, Weight: w})
+		var ut *transport.ClientTLS
+		if u.TLS != nil {
+			if !unixOK {
+				return nil, v.fail(at(up, "tls"), "TLS to upstreams is for tcp: and http: services")
+			}
+			if ut, err = v.upstreamTLS(at(up, "tls"), u.TLS); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, Upstream{Addr: a, Weight: w, TLS: ut})
 	}
 	return out, nil
 }

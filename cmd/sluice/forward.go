@@ -23,6 +23,10 @@ func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	accessLog := fs.Bool("access-log", true, "log one line per closed connection")
 	tlsCert := fs.String("tls-cert", "", "terminate TLS with this certificate (PEM; with -tls-key)")
 	tlsKey := fs.String("tls-key", "", "the key of -tls-cert (PEM)")
+	upTLS := fs.Bool("upstream-tls", false, "speak TLS to the upstreams (verified against the system's roots, or -upstream-tls-ca)")
+	upCA := fs.String("upstream-tls-ca", "", "CA file (PEM) to verify the upstreams against; implies -upstream-tls")
+	upSNI := fs.String("upstream-sni", "", "server name sent and verified (default: each upstream's host); implies -upstream-tls")
+	upInsecure := fs.Bool("upstream-tls-insecure", false, "speak TLS to the upstreams WITHOUT verifying them; implies -upstream-tls")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sluice forward [flags] LISTEN UPSTREAM [UPSTREAM...]")
 		fs.PrintDefaults()
@@ -47,8 +51,18 @@ func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		section = "udp"
 	}
 	fmt.Fprintf(&b, "%s:\n  - name: forward\n    listen: [%q]\n    upstreams:\n", section, fs.Arg(0))
+	upstreamTLS := *upTLS || *upCA != "" || *upSNI != "" || *upInsecure
+	if upstreamTLS && *udp {
+		return fmt.Errorf("%w: -upstream-tls applies to TCP forwarding only", errUsage)
+	}
 	for _, u := range fs.Args()[1:] {
 		fmt.Fprintf(&b, "      - addr: %q\n", u)
+		if upstreamTLS {
+			fmt.Fprintf(&b, "        tls: {sni: %q, ca: %q, verify_cert: %t}\n", *upSNI, *upCA, !*upInsecure)
+		}
+	}
+	if *upInsecure {
+		fmt.Fprintln(stderr, "sluice: WARNING: -upstream-tls-insecure: the upstreams' certificates are NOT verified; anyone on the path can impersonate them")
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return fmt.Errorf("%w: -tls-cert and -tls-key go together", errUsage)

@@ -105,12 +105,21 @@ func (s *httpService) upstreams(a *app, route string, list []Upstream, balance s
 	if err != nil {
 		return nil, fmt.Errorf("http %s: %w", s.cfg.Name, err)
 	}
+	peers := make([]*httpproxy.Peer, len(list))
+	for i, u := range list {
+		peers[i] = &httpproxy.Peer{Addr: u.Addr.Address, Network: u.Addr.Network}
+		if u.TLS != nil {
+			if peers[i].TLS, err = transport.NewTLSClient(*u.TLS); err != nil {
+				return nil, fmt.Errorf("http %s: upstream %s: %w", s.cfg.Name, u.Addr, err)
+			}
+		}
+	}
 	i := 0
 	up := httpproxy.NewBalanced(bal, func(be *lb.Backend) *httpproxy.Peer {
-		addr := list[i].Addr // Backends are in the order of list
+		p := peers[i] // Backends are in the order of list
 		i++
 		a.httpMetrics.UpstreamHealth(name, route, be.Addr, true)
-		return &httpproxy.Peer{Addr: addr.Address, Network: addr.Network}
+		return p
 	})
 	s.balancers = append(s.balancers, bal)
 	return up, nil

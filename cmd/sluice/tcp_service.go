@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -52,6 +53,10 @@ func newTCPService(tc *TCPConfig, a *app) (*tcpService, error) {
 	if tc.ProxyAccept {
 		in = &proxyproto.Acceptor{Trusted: tc.ProxyTrusted, HeaderTimeout: tc.HeaderTimeout}
 	}
+	upTLS, err := upstreamTLSConfigs(tc)
+	if err != nil {
+		return nil, fmt.Errorf("tcp %s: %w", tc.Name, err)
+	}
 	term, srv, err := a.tlsTerm(tc.Name, tc.TLS)
 	if err != nil {
 		return nil, fmt.Errorf("tcp %s: %w", tc.Name, err)
@@ -67,6 +72,7 @@ func newTCPService(tc *TCPConfig, a *app) (*tcpService, error) {
 		Name:           tc.Name,
 		Balancer:       s.bal,
 		Routes:         routes,
+		UpstreamTLS:    upTLS,
 		HelloTimeout:   tc.HelloTimeout,
 		Dialer:         dialer,
 		ConnectTimeout: tc.ConnectTimeout,
@@ -186,4 +192,30 @@ func off(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// upstreamTLSConfigs builds the TLS configs of tc's upstreams (its own and
+// its routes'), by address; nil when none has tls:.
+func upstreamTLSConfigs(tc *TCPConfig) (map[string]*tls.Config, error) {
+	var out map[string]*tls.Config
+	lists := [][]Upstream{tc.Upstreams}
+	for _, r := range tc.Routes {
+		lists = append(lists, r.Upstreams)
+	}
+	for _, list := range lists {
+		for _, u := range list {
+			if u.TLS == nil {
+				continue
+			}
+			cfg, err := transport.NewTLSClient(*u.TLS)
+			if err != nil {
+				return nil, fmt.Errorf("upstream %s: %w", u.Addr, err)
+			}
+			if out == nil {
+				out = map[string]*tls.Config{}
+			}
+			out[u.Addr.String()] = cfg
+		}
+	}
+	return out, nil
 }

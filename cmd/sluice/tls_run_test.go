@@ -252,3 +252,62 @@ tcp:
 		t.Errorf("a non-TLS client got %q", b)
 	}
 }
+
+// TestUpstreamTLSThroughTheBinary: `sluice forward -upstream-tls-ca CA
+// -upstream-sni NAME` speaks TLS to a TLS upstream for a cleartext client;
+// an http: service's upstream with tls: is reached over HTTPS; a wrong
+// name is refused (502, upstream_tls).
+func TestUpstreamTLSThroughTheBinary(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir(), "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := tlsNamer(t, ca, "UPSTREAM", "up.example")
+	p := startForwardArgs(t, "-upstream-tls-ca", ca.CertFile, "-upstream-sni", "up.example", "127.0.0.1:0", named)
+	c := rawRequest(t, p.addr, "")
+	if got, _ := io.ReadAll(c); string(got) != "UPSTREAM" {
+		t.Fatalf("forward with upstream TLS: got %q", got)
+	}
+
+	pair, err := ca.Server("origin.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := httptestTLS(t, pair)
+	app := runYAML(t, fmt.Sprintf(`log: {level: info}
+http:
+  - name: good
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %[1]q, tls: {sni: origin.example, ca: %[2]q}}]
+  - name: misnamed
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %[1]q, tls: {sni: wrong.example, ca: %[2]q}}]
+    max_retries: 0
+`, o, ca.CertFile), newLineCounter("\x00"))
+	c1 := &http.Client{Transport: &http.Transport{}}
+	if status, body := get(t, c1, app.addrOf("http", 0), "x", "/"); status != 200 || body != "tls=true" {
+		t.Fatalf("through an upstream with tls: %d %q", status, body)
+	}
+	if status, _ := get(t, c1, app.addrOf("http", 1), "x", "/"); status != http.StatusBadGateway {
+		t.Fatalf("misnamed upstream: %d, want 502", status)
+	}
+	if v := promtest.Sum(t, app.reg, "sluice_http_errors_total", "service", "misnamed", "kind", "upstream_tls"); v != 1 {
+		t.Errorf("errors{upstream_tls} = %v, want 1", v)
+	}
+}
+
+// httptestTLS is an HTTPS origin with pair's certificate, answering
+// "tls=true" when the request came over TLS.
+func httptestTLS(t *testing.T, pair *testcert.Pair) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair.TLS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "tls=%v", r.TLS != nil)
+	}), ReadHeaderTimeout: hangGuard}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
