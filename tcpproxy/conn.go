@@ -99,25 +99,30 @@ func (p *Proxy) handle(ctx context.Context, c net.Conn, d *vstream.Digest) {
 		m.failed(reason)
 	}
 	if p.cfg.AccessLog {
-		attrs := []any{
-			"client", addrString(d.ClientAddr),
-			"upstream", be.Addr,
-			"bytes_up", stats.AToB,
-			"bytes_down", stats.BToA,
-			"duration", time.Since(d.AcceptTime).Round(time.Microsecond),
-			"connect", connectDur.Round(time.Microsecond),
-			"tries", tries,
-		}
-		if ti := d.TLSInfo; ti != nil {
-			attrs = append(attrs, "tls", ti.Version, "sni", ti.ServerName, "ja4", ti.JA4)
-		} else if sni != "" {
-			attrs = append(attrs, "sni", sni)
-		}
-		if reason != "" {
-			attrs = append(attrs, "close", reason, "error", err)
-		}
-		p.log.Info("connection closed", attrs...)
+		p.accessLog(d, be.Addr, sni, stats, connectDur, tries, reason, err)
 	}
+}
+
+// accessLog writes the line of a closed connection.
+func (p *Proxy) accessLog(d *vstream.Digest, upstream, sni string, stats splice.Stats, connect time.Duration, tries int, reason string, err error) {
+	attrs := []any{
+		"client", addrString(d.ClientAddr),
+		"upstream", upstream,
+		"bytes_up", stats.AToB,
+		"bytes_down", stats.BToA,
+		"duration", time.Since(d.AcceptTime).Round(time.Microsecond),
+		"connect", connect.Round(time.Microsecond),
+		"tries", tries,
+	}
+	if ti := d.TLSInfo; ti != nil {
+		attrs = append(attrs, "tls", ti.Version, "sni", ti.ServerName, "ja4", ti.JA4)
+	} else if sni != "" {
+		attrs = append(attrs, "sni", sni)
+	}
+	if reason != "" {
+		attrs = append(attrs, "close", reason, "error", err)
+	}
+	p.log.Info("connection closed", attrs...)
 }
 
 // hashKey is the hash policy's key for d: the caller's, else the client IP.
