@@ -339,3 +339,24 @@ func writeFile(t *testing.T, path, s string) {
 		t.Fatal(err)
 	}
 }
+
+// A second connection with the session ticket of the first resumes: the
+// Digest says so and the resumption is counted.
+func TestTLSResumption(t *testing.T) {
+	ts := newTLSSetup(t)
+	addr, got, _, reg := startTLS(t, ts, transport.ServerTLS{}, nil)
+	cfg := &tls.Config{ServerName: "a.example", RootCAs: ts.ca.Pool, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	for i := range 2 {
+		cs, err := dialTLS(addr, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := <-got
+		if want := i == 1; cs.DidResume != want || s.d.TLSInfo.Resumed != want {
+			t.Fatalf("connection %d: client resumed %v, digest %v; want %v", i, cs.DidResume, s.d.TLSInfo.Resumed, want)
+		}
+	}
+	if v := promtest.Sum(t, reg, "sluice_tls_resumptions_total"); v != 1 {
+		t.Errorf("resumptions = %v, want 1", v)
+	}
+}
