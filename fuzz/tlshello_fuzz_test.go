@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
+	"github.com/sluice-proxy/sluice/internal/testcert"
 	"github.com/sluice-proxy/sluice/protocols/tlshello"
 )
 
@@ -36,21 +35,11 @@ func helloFixtures(t testing.TB) map[string][]byte {
 // goClientHello is the first flight of Go's TLS client for cfg.
 func goClientHello(t testing.TB, cfg *tls.Config) []byte {
 	t.Helper()
-	cli, srv := net.Pipe()
-	defer srv.Close()
-	go func() {
-		c := tls.Client(cli, cfg)
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		c.Handshake()
-		cli.Close()
-	}()
-	buf := make([]byte, 64<<10)
-	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, err := srv.Read(buf)
+	b, err := testcert.ClientHello(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return buf[:n]
+	return b
 }
 
 // TestClientHelloFixtures: the captured hellos parse, with the names and

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/testcert"
+	"github.com/sluice-proxy/sluice/internal/testserve"
 	"github.com/sluice-proxy/sluice/lb"
 	"github.com/sluice-proxy/sluice/protocols/tlshello"
 	"github.com/sluice-proxy/sluice/transport"
@@ -128,18 +129,11 @@ func TestRoutesRelayAfterHello(t *testing.T) {
 // tlsHelloBytes is the ClientHello Go's client sends for sni.
 func tlsHelloBytes(t *testing.T, sni string) []byte {
 	t.Helper()
-	cli, srv := net.Pipe()
-	defer srv.Close()
-	go func() {
-		tls.Client(cli, &tls.Config{ServerName: sni, InsecureSkipVerify: true}).Handshake()
-		cli.Close()
-	}()
-	buf := make([]byte, 64<<10)
-	n, err := srv.Read(buf)
+	b, err := testcert.ClientHello(&tls.Config{ServerName: sni, InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return buf[:n]
+	return b
 }
 
 // UpstreamTLS: the proxy originates TLS to its upstream (plaintext on the
@@ -155,21 +149,7 @@ func TestUpstreamTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair.TLS}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go echo2(c)
-		}
-	}()
-	good := ln.Addr().String()
+	good := testserve.TLS(t, &tls.Config{Certificates: []tls.Certificate{pair.TLS}}, func(c *tls.Conn) { io.Copy(c, c) })
 	// The same upstream behind a second address, expected under another
 	// name: its verification fails.
 	wrong := newUpstream(t, func(c net.Conn) {
@@ -205,10 +185,4 @@ func TestUpstreamTLS(t *testing.T) {
 	if v := h.metric(t, "sluice_tcp_upstream_connect_errors_total", map[string]string{"upstream": wrong.addr}); v < 1 {
 		t.Errorf("connect errors of the misnamed upstream = %v, want at least 1", v)
 	}
-}
-
-// echo2 echoes c, then closes it.
-func echo2(c net.Conn) {
-	defer c.Close()
-	io.Copy(c, c)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/testcert"
+	"github.com/sluice-proxy/sluice/internal/testserve"
 )
 
 // tlsUpstream serves TLS with pair on loopback (requiring a client
@@ -19,24 +20,7 @@ func tlsUpstream(t *testing.T, pair *testcert.Pair, clientCA *testcert.CA) strin
 	if clientCA != nil {
 		cfg.ClientAuth, cfg.ClientCAs = tls.RequireAndVerifyClientCert, clientCA.Pool
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.Write([]byte("ok"))
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testserve.TLS(t, cfg, func(c *tls.Conn) { c.Write([]byte("ok")) })
 }
 
 // TestDialTLSVerification: the name is verified against the SNI or the

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/promtest"
 	"github.com/sluice-proxy/sluice/internal/testcert"
+	"github.com/sluice-proxy/sluice/internal/testserve"
 )
 
 // TestTLSThroughTheBinary: an http: service with tls: serves HTTPS with
@@ -184,24 +185,8 @@ func tlsNamer(t *testing.T, ca *testcert.CA, name string, names ...string) strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair.TLS}, NextProtos: []string{"h2", "http/1.1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.Write([]byte(name))
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	cfg := &tls.Config{Certificates: []tls.Certificate{pair.TLS}, NextProtos: []string{"h2", "http/1.1"}}
+	return testserve.TLS(t, cfg, func(c *tls.Conn) { c.Write([]byte(name)) })
 }
 
 // TestTCPRoutesBySNIThroughTheBinary: a tcp: service with routes: passes

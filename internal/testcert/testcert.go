@@ -140,3 +140,24 @@ func sanitize(s string) string {
 func writePEM(path, typ string, der []byte) error {
 	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
 }
+
+// ClientHello returns the first flight of Go's TLS client for cfg: its
+// ClientHello records, as a server would read them.
+func ClientHello(cfg *tls.Config) ([]byte, error) {
+	cli, srv := net.Pipe()
+	defer srv.Close()
+	go func() {
+		c := tls.Client(cli, cfg)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Handshake() // fails once srv closes; only its first flight matters
+		cli.Close()
+	}()
+	// net.Pipe delivers each Write whole: the first Read is the hello.
+	buf := make([]byte, 64<<10)
+	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := srv.Read(buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
+}

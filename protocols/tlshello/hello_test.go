@@ -5,33 +5,21 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"net"
 	"testing"
 	"testing/iotest"
-	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testcert"
 )
 
 // goHello returns the bytes Go's TLS client sends first with cfg: its
 // ClientHello records.
 func goHello(t testing.TB, cfg *tls.Config) []byte {
 	t.Helper()
-	cli, srv := net.Pipe()
-	defer srv.Close()
-	go func() {
-		c := tls.Client(cli, cfg)
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		c.Handshake() // fails once srv closes; only its first flight matters
-		cli.Close()
-	}()
-	// net.Pipe delivers each Write whole: the first Read is the hello's
-	// first flight.
-	buf := make([]byte, 64<<10)
-	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, err := srv.Read(buf)
+	b, err := testcert.ClientHello(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return buf[:n]
+	return b
 }
 
 func TestReadGoHello(t *testing.T) {
