@@ -94,9 +94,22 @@ func Serve(c net.Conn, lim Limits, h Handler) error {
 	// within a second: a client that stopped reading does not hold it.
 	c.SetWriteDeadline(time.Now().Add(time.Second))
 	<-writerDone
-	c.Close()
+	lingerClose(c, br)
 	cn.wg.Wait()
 	return err
+}
+
+// lingerClose half-closes c and reads what the client still sends (for at
+// most a second and 64 KiB) before closing: closing with bytes unread would
+// reset the connection and could destroy the GOAWAY in flight.
+func lingerClose(c net.Conn, br *bufio.Reader) {
+	defer c.Close()
+	cw, ok := c.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	io.Copy(io.Discard, io.LimitReader(br, 64<<10))
 }
 
 // writeLoop runs queued writes, flushing whenever the queue is empty.
@@ -266,6 +279,18 @@ func (cn *conn) frame(f http2.Frame) error {
 		cn.mu.Lock()
 		cn.goingAway = true
 		cn.mu.Unlock()
+	case *http2.PriorityFrame:
+		if f.StreamDep == f.StreamID {
+			id := f.StreamID
+			cn.mu.Lock()
+			if st := cn.streams[id]; st != nil {
+				st.resetLocked(http2.ErrCodeProtocol)
+				cn.mu.Unlock()
+				return nil
+			}
+			cn.mu.Unlock()
+			cn.queue(func(w *writer) error { return w.fr.WriteRSTStream(id, http2.ErrCodeProtocol) })
+		}
 	case *http2.PushPromiseFrame:
 		return cn.goAway(http2.ErrCodeProtocol, ErrProtocol, "PUSH_PROMISE from a client")
 	case *http2.ContinuationFrame:
@@ -390,10 +415,20 @@ func (cn *conn) headers(f *http2.MetaHeadersFrame) error {
 	id := f.StreamID
 	cn.mu.Lock()
 	if st := cn.streams[id]; st != nil {
+		if st.body.ended() {
+			// Half closed (remote): nothing more may come from the client.
+			st.resetLocked(http2.ErrCodeStreamClosed)
+			cn.mu.Unlock()
+			return nil
+		}
 		cn.mu.Unlock()
 		// Trailers: they must end the stream.
 		if !f.StreamEnded() {
 			return cn.goAway(http2.ErrCodeProtocol, ErrProtocol, "trailers without END_STREAM")
+		}
+		if !st.body.checkLength() {
+			st.Reset(http2.ErrCodeProtocol)
+			return nil
 		}
 		st.body.trailers(f.RegularFields())
 		return nil
@@ -403,13 +438,18 @@ func (cn *conn) headers(f *http2.MetaHeadersFrame) error {
 		return cn.goAway(http2.ErrCodeProtocol, ErrProtocol, "HEADERS on a stream id not new and odd")
 	}
 	cn.lastID = id
+	if f.HeadersFrame.HasPriority() && f.HeadersFrame.Priority.StreamDep == id {
+		cn.mu.Unlock()
+		cn.queue(func(w *writer) error { return w.fr.WriteRSTStream(id, http2.ErrCodeProtocol) })
+		return nil
+	}
 	if cn.goingAway || uint32(len(cn.streams)) >= cn.lim.MaxConcurrentStreams {
 		cn.mu.Unlock()
 		cn.queue(func(w *writer) error { return w.fr.WriteRSTStream(id, http2.ErrCodeRefusedStream) })
 		return nil
 	}
 	st := newStream(cn, id, f)
-	if err := st.validate(); err != nil {
+	if err := st.validate(); err != nil || (st.body.eof && !st.body.checkLength()) {
 		cn.mu.Unlock()
 		cn.queue(func(w *writer) error { return w.fr.WriteRSTStream(id, http2.ErrCodeProtocol) })
 		return nil
@@ -458,6 +498,13 @@ func (cn *conn) data(f *http2.DataFrame) error {
 	}
 	st.recvWin -= n
 	pad := n - int64(len(f.Data()))
+	if !st.body.count(len(f.Data()), f.StreamEnded()) {
+		// The body disagrees with its content-length (RFC 9113 8.1.1).
+		st.resetLocked(http2.ErrCodeProtocol)
+		cn.mu.Unlock()
+		cn.returnConn(n)
+		return nil
+	}
 	cn.mu.Unlock()
 	st.body.write(f.Data(), f.StreamEnded())
 	if pad > 0 {

@@ -53,13 +53,36 @@ func newStream(cn *conn, id uint32, f *http2.MetaHeadersFrame) *Stream {
 		}
 	}
 	st.Header = f.RegularFields()
-	st.body = &body{st: st}
+	st.body = &body{st: st, length: -1}
+	for _, hf := range st.Header {
+		if hf.Name == "content-length" {
+			if n, err := strconv.ParseInt(hf.Value, 10, 64); err == nil && n >= 0 {
+				st.body.length = n
+			}
+		}
+	}
 	st.body.cond = sync.NewCond(&st.body.mu)
 	st.Body = st.body
 	if f.StreamEnded() {
 		st.body.eof = true
 	}
 	return st
+}
+
+// checkLength reports whether the body so far matches content-length, at
+// the end of the stream.
+func (b *body) checkLength() bool {
+	return b.length < 0 || b.received == b.length
+}
+
+// count adds n received bytes (cn.mu held) and reports whether they fit
+// the declared content-length (all of it at the end).
+func (b *body) count(n int, end bool) bool {
+	b.received += int64(n)
+	if b.length < 0 {
+		return true
+	}
+	return b.received <= b.length && (!end || b.received == b.length)
 }
 
 // connectionHeaders are the fields RFC 9113 8.2.2 forbids.
@@ -287,6 +310,10 @@ type body struct {
 	err     error
 	trailer []hpack.HeaderField
 	unacked int // bytes read, not yet returned to the client's window
+
+	// length is the declared content-length (-1: none); received counts
+	// DATA payload bytes (both guarded by cn.mu).
+	length, received int64
 }
 
 func (b *body) write(p []byte, end bool) {
