@@ -4,25 +4,49 @@
 //
 //	h2serve -listen 127.0.0.1:18443 -size 102400
 //	h2spec -h 127.0.0.1 -p 18443
+//
+// -tls serves h2 over TLS instead (ALPN h2, a certificate made at start):
+// h2spec -t -k.
 package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"flag"
 	"io"
 	"log"
 	"net"
+	"os"
 	"strconv"
 
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/sluice-proxy/sluice/internal/testcert"
 	"github.com/sluice-proxy/sluice/protocols/http2"
 )
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:18443", "address to serve h2c on")
 	size := flag.Int("size", 100<<10, "response body bytes (h2spec wants at least 100 KiB for its flow-control cases)")
+	useTLS := flag.Bool("tls", false, "serve h2 over TLS (ALPN h2) with a certificate made at start")
 	flag.Parse()
+	var tlsConfig *tls.Config
+	if *useTLS {
+		dir, err := os.MkdirTemp("", "h2serve")
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		ca, err := testcert.NewCA(dir, "h2serve")
+		if err != nil {
+			log.Fatal(err)
+		}
+		pair, err := ca.Server("localhost", "127.0.0.1")
+		if err != nil {
+			log.Fatal(err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{pair.TLS}, NextProtos: []string{"h2"}}
+	}
 	body := bytes.Repeat([]byte("x"), *size)
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -32,6 +56,9 @@ func main() {
 		c, err := ln.Accept()
 		if err != nil {
 			log.Fatal(err)
+		}
+		if tlsConfig != nil {
+			c = tls.Server(c, tlsConfig)
 		}
 		go http2.Serve(c, http2.Limits{}, func(st *http2.Stream) {
 			io.Copy(io.Discard, st.Body)
