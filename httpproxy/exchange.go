@@ -316,11 +316,13 @@ func (hc *h1conn) streamBody(ctx context.Context, s *Session, uc *upConn, chunke
 	for {
 		p, err := pieces.next()
 		if err != nil && err != io.EOF {
+			// Read before closing uc: the connection's goroutine stops
+			// this one (with a past deadline) when the upstream answered
+			// or failed, and the close below makes it fail.
+			stopped := hc.in.stop.Load()
 			uc.c.Close()
-			if hc.in.stop.Load() && isTimeout(err) {
-				// Stopped by the connection's goroutine (the upstream
-				// answered or failed), which it does with a past
-				// deadline: no fault of the client's.
+			if stopped && isTimeout(err) {
+				// No fault of the client's.
 				return wrapKind(ErrDownstreamClosed, errBodyStopped)
 			}
 			return downstreamErr(err)
