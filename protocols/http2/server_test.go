@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/sluice-proxy/sluice/internal/testserve"
 )
 
 // guard bounds waits that end by themselves when the server works; it is
@@ -31,28 +33,8 @@ type server struct {
 
 func startServer(t *testing.T, lim Limits, h Handler) *server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{addr: ln.Addr().String(), errs: make(chan error, 16)}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				s.errs <- Serve(c, lim, h)
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	s := &server{errs: make(chan error, 16)}
+	s.addr = testserve.TCP(t, func(c net.Conn) { s.errs <- Serve(c, lim, h) })
 	return s
 }
 
