@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/localerr"
 	"github.com/sluice-proxy/sluice/internal/zero"
 	"github.com/sluice-proxy/sluice/protocols/http1"
+	"github.com/sluice-proxy/sluice/protocols/http2"
 	"github.com/sluice-proxy/sluice/protocols/proxyproto"
 	"github.com/sluice-proxy/sluice/shell"
 	"github.com/sluice-proxy/sluice/vstream"
@@ -132,6 +133,13 @@ type Config struct {
 	// any byte is read). The header's client becomes the Session's
 	// ClientAddr.
 	ProxyIn *proxyproto.Acceptor
+	// H2C serves HTTP/2 with prior knowledge on cleartext connections: a
+	// connection that starts with the HTTP/2 preface is HTTP/2, anything
+	// else HTTP/1.1. Over TLS, HTTP/2 is chosen by ALPN ("h2" in the TLS
+	// server's ALPN list). Every stream runs the phases as a request.
+	H2C bool
+	// HTTP2 bounds each HTTP/2 connection (see protocols/http2.Limits).
+	HTTP2 http2.Limits
 	// TLS, when set, terminates TLS on the connections Serve accepts
 	// (after the PROXY header, if any): HTTPS. Its Server's ALPN should
 	// offer "http/1.1". Session.Digest then carries the handshake.
@@ -224,7 +232,7 @@ func New(p Proxy, cfg Config) (*Service, error) {
 		ProxyIn: cfg.ProxyIn,
 		TLS:     cfg.TLS,
 		Adopt:   adopt,
-		Handler: s.serveConn,
+		Handler: s.serveAccepted,
 		OnReject: func(reason string) {
 			if s.m != nil {
 				s.m.rejected(reason)

@@ -110,6 +110,27 @@ func (st *Stream) validate() error {
 	return nil
 }
 
+// BodyEnded reports whether the client has ended its side already (no
+// request body, or all of it received).
+func (st *Stream) BodyEnded() bool { return st.body.ended() }
+
+// WriteInterim sends a 1xx response (100 Continue, 103 Early Hints) ahead
+// of the final one.
+func (st *Stream) WriteInterim(status int, fields []hpack.HeaderField) error {
+	if status < 100 || status > 199 {
+		return errors.New("http2: WriteInterim needs a 1xx status")
+	}
+	cn := st.cn
+	cn.mu.Lock()
+	if st.reset || st.headersSent {
+		cn.mu.Unlock()
+		return errStreamReset
+	}
+	cn.mu.Unlock()
+	all := append([]hpack.HeaderField{{Name: ":status", Value: strconv.Itoa(status)}}, fields...)
+	return st.writeHeaders(all, false)
+}
+
 // Trailer returns the request's trailer fields, once Body has ended.
 func (st *Stream) Trailer() []hpack.HeaderField {
 	st.body.mu.Lock()
