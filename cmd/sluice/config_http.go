@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/httpproxy"
 	"github.com/sluice-proxy/sluice/lb"
+	"github.com/sluice-proxy/sluice/protocols/http2"
 )
 
 // httpSection is one http: entry as written.
@@ -28,6 +29,8 @@ type httpSection struct {
 	Health            *healthSection      `yaml:"health"`
 	Socket            socketSection       `yaml:"socket"`
 	TLS               *tlsSection         `yaml:"tls"`
+	H2C               bool                `yaml:"h2c"`
+	H2                h2Section           `yaml:"h2"`
 	Poller            string              `yaml:"poller"`
 }
 
@@ -53,7 +56,11 @@ type httpTimeoutsSection struct {
 // HTTPConfig is one HTTP proxy service.
 type HTTPConfig struct {
 	// TLS terminates TLS on the listeners (HTTPS); nil for none.
-	TLS    *TLSConfig
+	TLS *TLSConfig
+	// H2C serves HTTP/2 with prior knowledge on cleartext listeners; H2
+	// bounds every HTTP/2 connection.
+	H2C    bool
+	H2     http2.Limits
 	Name   string
 	Listen []Addr
 	// Upstreams take the requests no route matches; empty when every
@@ -179,6 +186,10 @@ func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, 
 		if h.TLS, err = v.tls(at(p, "tls"), s.TLS, []string{"http/1.1"}); err != nil {
 			return nil, err
 		}
+	}
+	h.H2C = s.H2C
+	if h.H2, err = v.h2(at(p, "h2"), &s.H2); err != nil {
+		return nil, err
 	}
 	return h, nil
 }
@@ -370,4 +381,30 @@ func validFieldValue(s string) bool {
 		}
 	}
 	return strings.TrimSpace(s) == s
+}
+
+// h2Section is the h2: section of an http: service: the bounds of each
+// HTTP/2 connection (h2c: true, or "h2" in tls.alpn).
+type h2Section struct {
+	MaxConcurrentStreams uint32 `yaml:"max_concurrent_streams"`
+	InitialWindow        uint32 `yaml:"initial_window"`
+	MaxFrameSize         uint32 `yaml:"max_frame_size"`
+	MaxHeaderListSize    uint32 `yaml:"max_header_list_size"`
+}
+
+// h2 validates an h2: section; 0 keeps protocols/http2's default.
+func (v *validator) h2(p []any, s *h2Section) (http2.Limits, error) {
+	l := http2.Limits{MaxConcurrentStreams: s.MaxConcurrentStreams, StreamWindow: s.InitialWindow,
+		MaxFrameSize: s.MaxFrameSize, MaxHeaderListSize: s.MaxHeaderListSize}
+	switch {
+	case s.InitialWindow != 0 && (s.InitialWindow < 1024 || s.InitialWindow > 1<<31-1):
+		return l, v.fail(at(p, "initial_window"), "must be between 1024 and 2147483647, got %d", s.InitialWindow)
+	case s.MaxFrameSize != 0 && (s.MaxFrameSize < 1<<14 || s.MaxFrameSize > 1<<24-1):
+		return l, v.fail(at(p, "max_frame_size"), "must be between 16384 and 16777215, got %d", s.MaxFrameSize)
+	case s.MaxHeaderListSize != 0 && s.MaxHeaderListSize < 1024:
+		return l, v.fail(at(p, "max_header_list_size"), "must be at least 1024, got %d", s.MaxHeaderListSize)
+	case s.MaxConcurrentStreams > 10000:
+		return l, v.fail(at(p, "max_concurrent_streams"), "must be at most 10000, got %d", s.MaxConcurrentStreams)
+	}
+	return l, nil
 }

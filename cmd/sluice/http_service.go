@@ -65,6 +65,8 @@ func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
 	s.tls = srv
 	s.svc, err = httpproxy.New(s.router, httpproxy.Config{
 		TLS:           term,
+		H2C:           hc.H2C,
+		HTTP2:         hc.H2,
 		Poller:        poller,
 		Name:          hc.Name,
 		Timeouts:      hc.Timeouts,
