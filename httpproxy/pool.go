@@ -20,7 +20,7 @@ const probeAfter = time.Second
 // Pool defaults.
 const (
 	DefaultPoolMaxIdle        = 1024
-	DefaultPoolMaxIdlePerPeer = 128
+	DefaultPoolMaxIdlePerPeer = 1024
 	DefaultPoolIdleTimeout    = 60 * time.Second
 )
 

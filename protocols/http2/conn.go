@@ -31,6 +31,11 @@ type conn struct {
 	rfr *http2.Framer
 	wq  chan func(*writer) error // frames to write, in order
 	wg  sync.WaitGroup           // handlers and the writer
+	// idle hands a new stream to a handler goroutine that finished its
+	// last one (kept, with its grown stack, until the connection ends);
+	// done tells them the connection ended.
+	idle chan *Stream
+	done chan struct{}
 
 	mu        sync.Mutex
 	cond      *sync.Cond // send windows grew, or a stream or the conn ended
@@ -66,6 +71,8 @@ func Serve(c net.Conn, lim Limits, h Handler) error {
 	cn := &conn{
 		c: c, lim: lim, h: h,
 		wq:      make(chan func(*writer) error, 64),
+		idle:    make(chan *Stream),
+		done:    make(chan struct{}),
 		streams: map[uint32]*Stream{},
 		sendWin: 65535, peerWin: 65535, peerMax: 16384,
 		recvWin: int64(lim.ConnWindow),
@@ -161,6 +168,7 @@ func (cn *conn) shutdown() {
 		return
 	}
 	cn.closed = true
+	close(cn.done)
 	for _, st := range cn.streams {
 		st.body.fail(errConnClosed)
 		st.reset = true
@@ -456,16 +464,29 @@ func (cn *conn) headers(f *http2.MetaHeadersFrame) error {
 	}
 	cn.streams[id] = st
 	cn.mu.Unlock()
-	cn.wg.Add(1)
-	go cn.run(st)
+	select {
+	case cn.idle <- st: // a kept goroutine takes it
+	default:
+		cn.wg.Add(1)
+		go cn.worker(st)
+	}
 	return nil
 }
 
-// run runs the handler of st and ends what it left open.
-func (cn *conn) run(st *Stream) {
+// worker runs handlers: st's, then the streams handed to it while it is
+// idle, until the connection ends. Keeping it saves a goroutine start and
+// the growth of its stack per stream.
+func (cn *conn) worker(st *Stream) {
 	defer cn.wg.Done()
-	cn.h(st)
-	st.finish()
+	for {
+		cn.h(st)
+		st.finish()
+		select {
+		case st = <-cn.idle:
+		case <-cn.done:
+			return
+		}
+	}
 }
 
 // data hands a DATA frame's payload to its stream, under flow control.
