@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -123,6 +124,10 @@ func lingerClose(c net.Conn, br *bufio.Reader) {
 func (cn *conn) writeLoop(w *writer) {
 	for f := range cn.wq {
 		err := f(w)
+		// Drain what is queued; once empty, let the other goroutines run
+		// once (handlers about to queue their frames) and drain again,
+		// so that one flush carries the frames of many streams.
+		yielded := false
 	drain:
 		for err == nil {
 			select {
@@ -132,7 +137,11 @@ func (cn *conn) writeLoop(w *writer) {
 				}
 				err = f(w)
 			default:
-				break drain
+				if yielded {
+					break drain
+				}
+				yielded = true
+				runtime.Gosched()
 			}
 		}
 		if err == nil {
