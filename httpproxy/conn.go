@@ -162,7 +162,7 @@ func (s *Service) serveConn(ctx context.Context, c net.Conn, d *vstream.Digest) 
 		return
 	}
 	defer s.untrack(hc)
-	if s.m != nil {
+	if _, stream := c.(*streamConn); s.m != nil && !stream { // an h2 stream's connection is counted once, by ServeH2
 		s.m.connOpened()
 		defer s.m.connClosed()
 	}

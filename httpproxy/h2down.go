@@ -33,6 +33,10 @@ import (
 func (s *Service) ServeH2(ctx context.Context, c net.Conn, d *vstream.Digest) error {
 	stop := context.AfterFunc(ctx, func() { c.Close() }) // Shutdown out of time
 	defer stop()
+	if s.m != nil {
+		s.m.connOpened()
+		defer s.m.connClosed()
+	}
 	return http2.Serve(c, s.cfg.HTTP2, func(st *http2.Stream) {
 		sc := newStreamConn(st, d)
 		if err := sc.writeRequestHead(); err != nil {

@@ -115,11 +115,19 @@ func h2Exercise(t *testing.T, c *http.Client, base string) {
 func TestH2CDownstream(t *testing.T) {
 	o := h2Origin(t)
 	h := startService(t, static{&Peer{Addr: o.addr}}, Config{H2C: true})
-	h2Exercise(t, h2cClient(t, nil), "http://"+h.addr)
+	hc := h2cClient(t, nil)
+	h2Exercise(t, hc, "http://"+h.addr)
+	hc.Transport.(*xh2.Transport).CloseIdleConnections()
 	c := dialProxy(t, h.addr)
 	c.send("GET /h1 HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp, body := c.response("GET"); resp.StatusCode != 200 || !strings.HasPrefix(body, "origin GET /h1") {
 		t.Fatalf("HTTP/1.1 on the h2c listener: %d %q", resp.StatusCode, body)
+	}
+	h.request(t) // logged, so counted
+	// Connections, not streams: the h2 client's one connection (over
+	// many streams) and the HTTP/1.1 one.
+	if v := h.metric(t, "sluice_http_connections_total"); v != 2 {
+		t.Errorf("connections counted %v, want 2 (streams are not connections)", v)
 	}
 }
 
