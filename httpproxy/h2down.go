@@ -218,11 +218,28 @@ func (sc *streamConn) Close() error {
 // which HTTP/2 streams do not carry yet).
 func (sc *streamConn) CloseWrite() error { return nil }
 
-func (sc *streamConn) LocalAddr() net.Addr                { return sc.d.LocalAddr }
-func (sc *streamConn) RemoteAddr() net.Addr               { return sc.d.RemoteAddr }
-func (sc *streamConn) SetDeadline(t time.Time) error      { return nil }
-func (sc *streamConn) SetReadDeadline(t time.Time) error  { return nil }
-func (sc *streamConn) SetWriteDeadline(t time.Time) error { return nil }
+func (sc *streamConn) LocalAddr() net.Addr  { return sc.d.LocalAddr }
+func (sc *streamConn) RemoteAddr() net.Addr { return sc.d.RemoteAddr }
+
+// SetDeadline sets both deadlines.
+func (sc *streamConn) SetDeadline(t time.Time) error {
+	sc.st.SetReadDeadline(t)
+	sc.st.SetWriteDeadline(t)
+	return nil
+}
+
+// SetReadDeadline bounds the waits for the request body (body_read).
+func (sc *streamConn) SetReadDeadline(t time.Time) error {
+	sc.st.SetReadDeadline(t)
+	return nil
+}
+
+// SetWriteDeadline bounds the waits for the client's flow-control window
+// (write).
+func (sc *streamConn) SetWriteDeadline(t time.Time) error {
+	sc.st.SetWriteDeadline(t)
+	return nil
+}
 
 // Digest gives the stream the connection's Digest (a vstream.Digester).
 func (sc *streamConn) Digest() *vstream.Digest { return sc.d }

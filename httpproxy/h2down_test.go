@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	xh2 "golang.org/x/net/http2"
 
@@ -148,4 +149,23 @@ func TestH2OverTLS(t *testing.T) {
 	o := h2Origin(t)
 	h := startService(t, static{&Peer{Addr: o.addr}}, Config{TLS: &shell.TLS{Server: srv}})
 	h2Exercise(t, h2cClient(t, &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"}), "https://"+h.addr)
+}
+
+// An HTTP/2 upload that stalls gets 408 once body_read passes, as over
+// HTTP/1.1; the stream is not held until the connection ends.
+func TestH2StalledBody408(t *testing.T) {
+	o := h2Origin(t)
+	h := startService(t, static{&Peer{Addr: o.addr}}, Config{H2C: true, Timeouts: Timeouts{BodyRead: 200 * time.Millisecond}})
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte("0123456789")) // then nothing more
+	req, _ := http.NewRequest("POST", "http://"+h.addr+"/upload", pr)
+	resp, err := h2cClient(t, nil).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("stalled h2 upload: %d, want 408", resp.StatusCode)
+	}
 }

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -27,6 +29,11 @@ type Stream struct {
 
 	cn   *conn
 	body *body
+
+	// wdeadline bounds Write's waits for flow-control window (zero: none);
+	// wtimer wakes them when it passes. Guarded by cn.mu.
+	wdeadline time.Time
+	wtimer    *time.Timer
 
 	// Guarded by cn.mu.
 	sendWin     int64
@@ -208,6 +215,10 @@ func (st *Stream) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		cn.mu.Lock()
 		for !st.reset && !cn.closed && (cn.sendWin <= 0 || st.sendWin <= 0) {
+			if !st.wdeadline.IsZero() && !time.Now().Before(st.wdeadline) {
+				cn.mu.Unlock()
+				return written, os.ErrDeadlineExceeded
+			}
 			cn.cond.Wait()
 		}
 		if st.reset || cn.closed || st.ended {
@@ -234,6 +245,30 @@ func (st *Stream) Write(p []byte) (int, error) {
 		p = p[n:]
 	}
 	return written, nil
+}
+
+// SetReadDeadline bounds the waits of Body's reads: past t they fail with
+// os.ErrDeadlineExceeded (the stream stays usable); zero means none.
+func (st *Stream) SetReadDeadline(t time.Time) { st.body.setDeadline(t) }
+
+// SetWriteDeadline bounds Write's waits for the client's flow-control
+// windows: past t they fail with os.ErrDeadlineExceeded; zero means none.
+func (st *Stream) SetWriteDeadline(t time.Time) {
+	cn := st.cn
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	st.wdeadline = t
+	if st.wtimer != nil {
+		st.wtimer.Stop()
+		st.wtimer = nil
+	}
+	if !t.IsZero() {
+		st.wtimer = time.AfterFunc(time.Until(t), func() {
+			cn.mu.Lock()
+			cn.cond.Broadcast()
+			cn.mu.Unlock()
+		})
+	}
 }
 
 // Close ends the response: with trailers (a HEADERS frame), or an empty
@@ -332,6 +367,9 @@ type body struct {
 	trailer []hpack.HeaderField
 	unacked int // bytes read, not yet returned to the client's window
 
+	deadline time.Time   // Read's bound (zero: none)
+	timer    *time.Timer // wakes Read at the deadline
+
 	// length is the declared content-length (-1: none); received counts
 	// DATA payload bytes (both guarded by cn.mu).
 	length, received int64
@@ -378,6 +416,10 @@ func (b *body) ended() bool {
 func (b *body) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	for len(b.buf) == 0 && !b.eof && b.err == nil {
+		if !b.deadline.IsZero() && !time.Now().Before(b.deadline) {
+			b.mu.Unlock()
+			return 0, os.ErrDeadlineExceeded
+		}
 		b.cond.Wait()
 	}
 	if len(b.buf) == 0 {
@@ -396,6 +438,24 @@ func (b *body) Read(p []byte) (int, error) {
 	b.mu.Unlock()
 	b.consumed(n)
 	return n, nil
+}
+
+// setDeadline sets Read's bound.
+func (b *body) setDeadline(t time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.deadline = t
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	if !t.IsZero() {
+		b.timer = time.AfterFunc(time.Until(t), func() {
+			b.mu.Lock()
+			b.cond.Broadcast()
+			b.mu.Unlock()
+		})
+	}
 }
 
 // consumed returns n read bytes to the stream's and the connection's
