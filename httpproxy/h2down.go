@@ -37,7 +37,16 @@ func (s *Service) ServeH2(ctx context.Context, c net.Conn, d *vstream.Digest) er
 		s.m.connOpened()
 		defer s.m.connClosed()
 	}
-	return http2.Serve(c, s.cfg.HTTP2, func(st *http2.Stream) {
+	lim := s.cfg.HTTP2
+	if lim.IdleTimeout == 0 {
+		// An idle HTTP/2 connection is bounded as an HTTP/1.1 one (none
+		// when Timeouts.Idle is off).
+		lim.IdleTimeout = s.to.Idle
+		if lim.IdleTimeout == 0 {
+			lim.IdleTimeout = -1
+		}
+	}
+	return http2.Serve(c, lim, func(st *http2.Stream) {
 		sc := newStreamConn(st, d)
 		if err := sc.writeRequestHead(); err != nil {
 			st.Reset(xh2.ErrCodeProtocol)

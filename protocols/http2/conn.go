@@ -223,11 +223,32 @@ func (cn *conn) readLoop(br *bufio.Reader) error {
 		return err
 	})
 	first := true
+	idleArmed := false
 	for {
+		// With no stream open, the idle bound applies to the next frame.
+		if cn.lim.IdleTimeout > 0 {
+			cn.mu.Lock()
+			open := len(cn.streams)
+			cn.mu.Unlock()
+			switch {
+			case open == 0:
+				cn.c.SetReadDeadline(time.Now().Add(cn.lim.IdleTimeout))
+				idleArmed = true
+			case idleArmed:
+				cn.c.SetReadDeadline(time.Time{})
+				idleArmed = false
+			}
+		}
 		f, err := cn.rfr.ReadFrame()
 		if err != nil {
+			var ne net.Error
+			if idleArmed && errors.As(err, &ne) && ne.Timeout() {
+				cn.goAway(http2.ErrCodeNo, ErrProtocol, "idle")
+				return nil
+			}
 			return cn.readError(err)
 		}
+
 		if first {
 			if _, ok := f.(*http2.SettingsFrame); !ok {
 				return cn.goAway(http2.ErrCodeProtocol, ErrProtocol, "the first frame must be SETTINGS")

@@ -30,6 +30,7 @@ const (
 	DefaultMaxResetsPerSecond   = 100
 	DefaultMaxControlPerSecond  = 100
 	DefaultSettingsTimeout      = 10 * time.Second
+	DefaultIdleTimeout          = 60 * time.Second
 )
 
 // Limits bound what one client connection may make the server do. A zero
@@ -60,6 +61,10 @@ type Limits struct {
 	// SettingsTimeout bounds the wait for the client's preface and first
 	// SETTINGS.
 	SettingsTimeout time.Duration
+	// IdleTimeout ends a connection with no stream open and no frame from
+	// the client for this long (GOAWAY NO_ERROR); 0 means
+	// DefaultIdleTimeout, negative never.
+	IdleTimeout time.Duration
 }
 
 func (l Limits) withDefaults() Limits {
@@ -88,6 +93,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.SettingsTimeout == 0 {
 		l.SettingsTimeout = DefaultSettingsTimeout
+	}
+	if l.IdleTimeout == 0 {
+		l.IdleTimeout = DefaultIdleTimeout
 	}
 	return l
 }

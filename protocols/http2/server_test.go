@@ -343,3 +343,16 @@ func unharmed(t *testing.T, s *server) {
 		t.Fatalf("a fresh client after the attack: %d %q", resp.StatusCode, b)
 	}
 }
+
+// A connection with no stream open is closed after IdleTimeout with
+// GOAWAY NO_ERROR; Serve returns nil.
+func TestIdleTimeout(t *testing.T) {
+	s := startServer(t, Limits{IdleTimeout: 100 * time.Millisecond}, echo)
+	rc := dialRaw(t, s.addr)
+	if code, ok := rc.goAway(); !ok || code != http2.ErrCodeNo {
+		t.Fatalf("idle connection: GOAWAY %v (%v), want NO_ERROR", code, ok)
+	}
+	if err := <-s.errs; err != nil {
+		t.Fatalf("Serve = %v, want nil", err)
+	}
+}
