@@ -46,14 +46,14 @@ func (s *Service) ServeH2(ctx context.Context, c net.Conn, d *vstream.Digest) er
 			lim.IdleTimeout = -1
 		}
 	}
-	return http2.Serve(c, lim, func(st *http2.Stream) {
+	return http2.ServeDrain(c, lim, func(st *http2.Stream) {
 		sc := newStreamConn(st, d)
 		if err := sc.writeRequestHead(); err != nil {
 			st.Reset(xh2.ErrCodeProtocol)
 			return
 		}
 		s.serveConn(ctx, sc, d)
-	})
+	}, s.drain)
 }
 
 // serveAccepted serves a connection the shell admitted: HTTP/2 when TLS

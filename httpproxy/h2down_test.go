@@ -169,3 +169,24 @@ func TestH2StalledBody408(t *testing.T) {
 		t.Fatalf("stalled h2 upload: %d, want 408", resp.StatusCode)
 	}
 }
+
+// Shutdown drains HTTP/2 connections: an idle one is told GOAWAY and
+// closed at once, so Shutdown does not wait out its grace for it.
+func TestH2Shutdown(t *testing.T) {
+	o := h2Origin(t)
+	h := startService(t, static{&Peer{Addr: o.addr}}, Config{H2C: true})
+	c := h2cClient(t, nil)
+	resp, err := c.Get("http://" + h.addr + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	// The client keeps its connection open and idle; Shutdown with no
+	// grace to spare must still end cleanly (nil), not by running out.
+	ctx, cancel := context.WithTimeout(context.Background(), safety)
+	defer cancel()
+	if err := h.svc.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with an idle h2 connection: %v", err)
+	}
+}

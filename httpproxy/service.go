@@ -179,6 +179,10 @@ type Service struct {
 	bodyBufs sync.Pool // *[]byte
 
 	draining atomic.Bool
+	// drain is closed when Shutdown starts: HTTP/2 connections send
+	// GOAWAY and end once their streams have.
+	drain     chan struct{}
+	drainOnce sync.Once
 
 	mu    sync.Mutex
 	conns map[*h1conn]struct{}
@@ -202,6 +206,7 @@ func New(p Proxy, cfg Config) (*Service, error) {
 		retries: cfg.MaxRetries,
 		log:     cfg.Logger,
 		conns:   make(map[*h1conn]struct{}),
+		drain:   make(chan struct{}),
 	}
 	if s.pool == nil {
 		s.pool = NewPool(PoolConfig{})
@@ -287,6 +292,7 @@ func (s *Service) ServeStream(ctx context.Context, st net.Conn) {
 // remaining connections are closed and ctx's error is returned. A Pool the
 // Service made itself is closed at the end.
 func (s *Service) Shutdown(ctx context.Context) error {
+	s.drainOnce.Do(func() { close(s.drain) })
 	s.mu.Lock()
 	s.draining.Store(true)
 	if s.idle == nil {

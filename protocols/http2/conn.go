@@ -68,6 +68,13 @@ type writer struct {
 // cleanly, else an error matching ErrPreface, ErrProtocol or ErrCalm, or
 // the read error. It closes c.
 func Serve(c net.Conn, lim Limits, h Handler) error {
+	return ServeDrain(c, lim, h, nil)
+}
+
+// ServeDrain is Serve with a graceful end: once drain is closed, the
+// connection sends GOAWAY (NO_ERROR), refuses new streams, lets the open
+// ones finish, and then ends (Serve returns nil).
+func ServeDrain(c net.Conn, lim Limits, h Handler, drain <-chan struct{}) error {
 	lim = lim.withDefaults()
 	cn := &conn{
 		c: c, lim: lim, h: h,
@@ -96,6 +103,15 @@ func Serve(c net.Conn, lim Limits, h Handler) error {
 		defer close(writerDone)
 		cn.writeLoop(w)
 	}()
+	if drain != nil {
+		go func() {
+			select {
+			case <-drain:
+				cn.startDrain()
+			case <-cn.done:
+			}
+		}()
+	}
 	err := cn.readLoop(br)
 	cn.shutdown()
 	// The writer writes what is queued (a GOAWAY last) before the close,
@@ -225,6 +241,12 @@ func (cn *conn) readLoop(br *bufio.Reader) error {
 	first := true
 	idleArmed := false
 	for {
+		cn.mu.Lock()
+		drained := cn.goingAway && len(cn.streams) == 0
+		cn.mu.Unlock()
+		if drained {
+			return nil
+		}
 		// With no stream open, the idle bound applies to the next frame.
 		if cn.lim.IdleTimeout > 0 {
 			cn.mu.Lock()
@@ -242,9 +264,17 @@ func (cn *conn) readLoop(br *bufio.Reader) error {
 		f, err := cn.rfr.ReadFrame()
 		if err != nil {
 			var ne net.Error
-			if idleArmed && errors.As(err, &ne) && ne.Timeout() {
-				cn.goAway(http2.ErrCodeNo, ErrProtocol, "idle")
-				return nil
+			if errors.As(err, &ne) && ne.Timeout() {
+				cn.mu.Lock()
+				away := cn.goingAway
+				cn.mu.Unlock()
+				if away { // woken by startDrain or the last stream's end
+					return nil
+				}
+				if idleArmed {
+					cn.goAway(http2.ErrCodeNo, ErrProtocol, "idle")
+					return nil
+				}
 			}
 			return cn.readError(err)
 		}
@@ -580,10 +610,31 @@ func (cn *conn) returnConn(n int64) {
 	cn.queue(func(w *writer) error { return w.fr.WriteWindowUpdate(0, uint32(inc)) })
 }
 
-// endLocked removes st from the connection (cn.mu held).
+// endLocked removes st from the connection (cn.mu held); the last stream
+// of a draining connection wakes the read loop to end it.
 func (cn *conn) endLocked(st *Stream) {
 	if cn.streams[st.ID] == st {
 		delete(cn.streams, st.ID)
+		if cn.goingAway && len(cn.streams) == 0 {
+			cn.c.SetReadDeadline(time.Unix(1, 0))
+		}
+	}
+}
+
+// startDrain begins a graceful end: GOAWAY (NO_ERROR), no new streams, the
+// read loop woken once no stream is left.
+func (cn *conn) startDrain() {
+	cn.mu.Lock()
+	if cn.closed || cn.goingAway {
+		cn.mu.Unlock()
+		return
+	}
+	cn.goingAway = true
+	last, open := cn.lastID, len(cn.streams)
+	cn.mu.Unlock()
+	cn.queue(func(w *writer) error { return w.fr.WriteGoAway(last, http2.ErrCodeNo, []byte("shutdown")) })
+	if open == 0 {
+		cn.c.SetReadDeadline(time.Unix(1, 0))
 	}
 }
 

@@ -356,3 +356,40 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatalf("Serve = %v, want nil", err)
 	}
 }
+
+// Draining: GOAWAY NO_ERROR, the stream in flight finishes, then the
+// connection ends and Serve returns nil.
+func TestServeDrain(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	drain := make(chan struct{})
+	errs := make(chan error, 1)
+	addr := testserve.TCP(t, func(c net.Conn) {
+		errs <- ServeDrain(c, Limits{}, func(st *Stream) {
+			close(entered)
+			<-release
+			st.WriteHeader(200, nil, false)
+			st.Write([]byte("finished"))
+		}, drain)
+	})
+	c := client(t)
+	got := make(chan string, 1)
+	go func() {
+		resp, err := c.Get("http://" + addr + "/")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	<-entered
+	close(drain)
+	close(release)
+	if g := <-got; g != "finished" {
+		t.Fatalf("the stream in flight got %q", g)
+	}
+	if err := <-errs; err != nil {
+		t.Fatalf("ServeDrain = %v, want nil", err)
+	}
+}
