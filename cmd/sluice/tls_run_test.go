@@ -259,6 +259,7 @@ func TestUpstreamTLSThroughTheBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := httptestTLS(t, pair)
+	logs := newLineCounter("kind=upstream_tls")
 	app := runYAML(t, fmt.Sprintf(`log: {level: info}
 http:
   - name: good
@@ -268,7 +269,7 @@ http:
     listen: ["127.0.0.1:0"]
     upstreams: [{addr: %[1]q, tls: {sni: wrong.example, ca: %[2]q}}]
     max_retries: 0
-`, o, ca.CertFile), newLineCounter("\x00"))
+`, o, ca.CertFile), logs)
 	c1 := &http.Client{Transport: &http.Transport{}}
 	if status, body := get(t, c1, app.addrOf("http", 0), "x", "/"); status != 200 || body != "tls=true" {
 		t.Fatalf("through an upstream with tls: %d %q", status, body)
@@ -276,6 +277,7 @@ http:
 	if status, _ := get(t, c1, app.addrOf("http", 1), "x", "/"); status != http.StatusBadGateway {
 		t.Fatalf("misnamed upstream: %d, want 502", status)
 	}
+	logs.await(t, 1) // logged, so counted (the 502 reaches the client first)
 	if v := promtest.Sum(t, app.reg, "sluice_http_errors_total", "service", "misnamed", "kind", "upstream_tls"); v != 1 {
 		t.Errorf("errors{upstream_tls} = %v, want 1", v)
 	}
