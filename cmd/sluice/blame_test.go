@@ -28,27 +28,33 @@ import (
 // timing assertion: every wait it guards ends far sooner when things work.
 const hangGuard = 30 * time.Second
 
-// lineCounter is a log writer that signals once per log line containing
-// want.
+// lineCounter is a log writer that counts the log lines containing want
+// and lets a test wait for them.
 type lineCounter struct {
-	want string
-	hits chan struct{}
-	mu   sync.Mutex
-	buf  strings.Builder
+	want    string
+	signal  chan struct{} // one pending wake-up for await
+	mu      sync.Mutex
+	buf     strings.Builder
+	matched int // lines containing want so far
+	awaited int // lines await has already returned for
 }
 
 func newLineCounter(want string) *lineCounter {
-	return &lineCounter{want: want, hits: make(chan struct{}, 1024)}
+	return &lineCounter{want: want, signal: make(chan struct{}, 1)}
 }
 
 func (w *lineCounter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	w.buf.Write(p)
-	w.mu.Unlock()
 	for _, l := range strings.Split(string(p), "\n") {
 		if strings.Contains(l, w.want) {
-			w.hits <- struct{}{}
+			w.matched++
 		}
+	}
+	w.mu.Unlock()
+	select { // never blocks the logger
+	case w.signal <- struct{}{}:
+	default:
 	}
 	return len(p), nil
 }
@@ -62,11 +68,20 @@ func (w *lineCounter) String() string {
 // await waits for n more lines containing want.
 func (w *lineCounter) await(t *testing.T, n int) {
 	t.Helper()
-	for i := range n {
+	guard := time.After(hangGuard)
+	for {
+		w.mu.Lock()
+		got := w.matched - w.awaited
+		if got >= n {
+			w.awaited += n
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
 		select {
-		case <-w.hits:
-		case <-time.After(hangGuard):
-			t.Fatalf("saw %d of %d log lines with %q:\n%s", i, n, w.want, w.String())
+		case <-w.signal:
+		case <-guard:
+			t.Fatalf("saw %d of %d log lines with %q:\n%s", got, n, w.want, w.String())
 		}
 	}
 }

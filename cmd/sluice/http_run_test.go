@@ -38,35 +38,6 @@ func deadAddr(t *testing.T) string {
 	return addr
 }
 
-// lineWatcher is a log writer that reports the first line containing want.
-type lineWatcher struct {
-	mu   sync.Mutex
-	want string
-	seen chan struct{}
-	buf  strings.Builder
-}
-
-func newLineWatcher(want string) *lineWatcher {
-	return &lineWatcher{want: want, seen: make(chan struct{})}
-}
-
-func (w *lineWatcher) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf.Write(p)
-	if w.want != "" && strings.Contains(string(p), w.want) {
-		close(w.seen)
-		w.want = ""
-	}
-	return len(p), nil
-}
-
-func (w *lineWatcher) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
 // get sends a GET for target with host through the proxy at addr and
 // returns the status and body.
 func get(t *testing.T, c *http.Client, addr, host, target string) (int, string) {
@@ -290,7 +261,7 @@ func TestHTTPServiceDrains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := newLineWatcher("shutting down")
+	logs := newLineCounter("shutting down")
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *app, 1)
 	done := make(chan error, 1)
@@ -306,7 +277,7 @@ func TestHTTPServiceDrains(t *testing.T) {
 	io.WriteString(conn, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
 	<-entered
 	cancel()
-	<-logs.seen
+	logs.await(t, 1)
 	// Wait for the listener to close: new connections are refused while
 	// the request in flight goes on.
 	for deadline := time.Now().Add(10 * time.Second); ; {
