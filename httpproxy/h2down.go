@@ -113,6 +113,7 @@ type streamConn struct {
 	chunked  bool         // the body has no content-length: framed as chunks
 	bodyEOF  bool         // the stream's body has ended (and been framed)
 	headDone bool
+	scratch  []byte // a chunked body's read buffer, kept across reads
 
 	out respParser // what the pipeline writes, parsed as it comes
 }
@@ -172,6 +173,16 @@ func (sc *streamConn) Read(p []byte) (int, error) {
 		if sc.bodyEOF {
 			return 0, io.EOF // one request per stream
 		}
+		if !sc.chunked { // a content-length body reads straight into p
+			n, err := sc.st.Body.Read(p)
+			if err == io.EOF {
+				sc.bodyEOF = true
+				if n > 0 {
+					err = nil
+				}
+			}
+			return n, err
+		}
 		if err := sc.fill(len(p)); err != nil {
 			return 0, err
 		}
@@ -179,29 +190,27 @@ func (sc *streamConn) Read(p []byte) (int, error) {
 	return sc.in.Read(p)
 }
 
-// fill reads the next body bytes from the stream into sc.in, framed.
+// fill reads the next body bytes from the stream into sc.in, framed as
+// a chunk (at most max of them).
 func (sc *streamConn) fill(max int) error {
-	buf := make([]byte, min(max, 32<<10))
+	if sc.scratch == nil {
+		sc.scratch = make([]byte, 32<<10)
+	}
+	buf := sc.scratch[:min(max, len(sc.scratch))]
 	n, err := sc.st.Body.Read(buf)
 	if n > 0 {
-		if sc.chunked {
-			sc.in.WriteString(strconv.FormatInt(int64(n), 16))
-			sc.in.WriteString("\r\n")
-			sc.in.Write(buf[:n])
-			sc.in.WriteString("\r\n")
-		} else {
-			sc.in.Write(buf[:n])
-		}
+		sc.in.WriteString(strconv.FormatInt(int64(n), 16))
+		sc.in.WriteString("\r\n")
+		sc.in.Write(buf[:n])
+		sc.in.WriteString("\r\n")
 	}
 	if err == io.EOF {
 		sc.bodyEOF = true
-		if sc.chunked {
-			sc.in.WriteString("0\r\n")
-			for _, f := range sc.st.Trailer() {
-				sc.in.WriteString(f.Name + ": " + f.Value + "\r\n")
-			}
-			sc.in.WriteString("\r\n")
+		sc.in.WriteString("0\r\n")
+		for _, f := range sc.st.Trailer() {
+			sc.in.WriteString(f.Name + ": " + f.Value + "\r\n")
 		}
+		sc.in.WriteString("\r\n")
 		return nil
 	}
 	return err
@@ -284,6 +293,18 @@ const (
 )
 
 func (r *respParser) write(p []byte) error {
+	if r.state == pLength && len(r.buf) == 0 {
+		// The body as the pipeline writes it: Stream.Write copies what
+		// it queues, so p goes out without a copy into r.buf first.
+		n := min(int64(len(p)), r.left)
+		if _, err := r.sc.st.Write(p[:n]); err != nil {
+			return err
+		}
+		if r.left -= n; r.left == 0 {
+			r.finish(nil)
+		}
+		return nil
+	}
 	r.buf = append(r.buf, p...)
 	for len(r.buf) > 0 {
 		switch r.state {
