@@ -31,7 +31,11 @@
 // it is judging. When accept fails for lack of resources (EMFILE, ENFILE,
 // ENOBUFS, ENOMEM) or another temporary reason, the loop backs off, 5 ms
 // doubling to 1 s, resetting after the next success, and logs once per
-// episode: it never spins.
+// episode: it never spins. On Linux, when the lack is of descriptors
+// (EMFILE, ENFILE), the Server first frees a spare descriptor it keeps for
+// the purpose, accepts one queued connection and closes it at once, so that
+// a client queued during the shortage is refused in a moment instead of
+// waiting for its own timeout.
 //
 // The socket options are Linux's; on other systems the listeners and dialers
 // work, and asking for an option returns an error.

@@ -152,6 +152,8 @@ func (s *Server) isStopping() bool {
 // connection happens on the connection's own goroutine.
 func (s *Server) acceptLoop(ctx context.Context) error {
 	var delay time.Duration
+	spare := openSpare()
+	defer spare.close()
 	for {
 		c, err := s.Listener.Accept()
 		if err != nil {
@@ -165,6 +167,13 @@ func (s *Server) acceptLoop(ctx context.Context) error {
 			if s.OnAcceptError != nil {
 				s.OnAcceptError(err)
 			}
+			if spare.shed(s.Listener, err) {
+				// A queued client was told at once; try again now, for
+				// the shortage may be over.
+				s.logShed(delay == 0, err)
+				delay = max(delay, minBackoff)
+				continue
+			}
 			if delay == 0 {
 				delay = minBackoff
 				s.logger().Warn("accept failed; backing off", "listener", s.Name, "err", err)
@@ -174,10 +183,22 @@ func (s *Server) acceptLoop(ctx context.Context) error {
 			if !s.wait(delay) {
 				return nil
 			}
+			spare.restore()
 			continue
 		}
-		delay = 0
+		if delay != 0 {
+			delay = 0
+			spare.restore()
+		}
 		s.startConn(ctx, c, time.Now())
+	}
+}
+
+// logShed logs the first connection shed in an episode of accept errors.
+func (s *Server) logShed(first bool, err error) {
+	if first {
+		s.logger().Warn("accept failed; closing queued connections until descriptors are free",
+			"listener", s.Name, "err", err)
 	}
 }
 
