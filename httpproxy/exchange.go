@@ -216,7 +216,7 @@ func (hc *h1conn) settle(s *Session, uc *upConn, err error) error {
 	// The connection goes back before the last write to the client, so the
 	// client's next request finds it.
 	peer := s.Peer
-	reusable := err == nil && berr == nil && s.Response.KeepAlive && hc.rq.upBodyDone && peer.IdleTimeout >= 0
+	reusable := err == nil && berr == nil && s.Response.KeepAlive && hc.rq.upBodyDone && peer.IdleTimeout >= 0 && !uc.h2
 	// Taken back from abort's reach first: once pooled, another request may
 	// use it. When abort got it first, it is closed.
 	if reusable && hc.up.CompareAndSwap(uc, nil) {
@@ -471,7 +471,7 @@ func (hc *h1conn) relayBody(ctx context.Context, s *Session, uc *upConn, br *htt
 	if spliceAt == 0 {
 		spliceAt = defaultSpliceBody
 	}
-	canSplice := spliceAt > 0 && filter == nil && upFraming == http1.Length && down == http1.Length
+	canSplice := spliceAt > 0 && filter == nil && upFraming == http1.Length && down == http1.Length && !uc.h2
 	pieces := bodyPieces{svc: hc.svc, rd: uc.r, br: br, direct: upFraming != http1.Chunked}
 	defer pieces.release()
 	for {

@@ -23,7 +23,12 @@ import (
 // h2Origin answers GET with its path and a trailer-free body, and echoes a
 // POST's body with a trailer; it is an HTTP/1.1 origin.
 func h2Origin(t *testing.T) *origin {
-	return newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return newOrigin(t, h2Handler())
+}
+
+// h2Handler is h2Origin's handler.
+func h2Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == "POST" {
 			// The whole body first: an answer that starts while the body
 			// still streams is an early answer to the pipeline (it drops
@@ -36,7 +41,7 @@ func h2Origin(t *testing.T) *origin {
 		}
 		w.Header().Set("X-Proto-Seen", r.Proto)
 		fmt.Fprintf(w, "origin %s %s cookie=%q", r.Method, r.URL.Path, r.Header.Get("Cookie"))
-	}))
+	})
 }
 
 // h2cClient speaks HTTP/2 with prior knowledge, from x/net.
@@ -56,6 +61,12 @@ func h2cClient(t *testing.T, tlsConfig *tls.Config) *http.Client {
 // length echoed with its trailer, and concurrent streams through base.
 func h2Exercise(t *testing.T, c *http.Client, base string) {
 	t.Helper()
+	h2ExerciseTo(t, c, base, "HTTP/1.1")
+}
+
+// h2ExerciseTo is h2Exercise where the origin speaks originProto.
+func h2ExerciseTo(t *testing.T, c *http.Client, base, originProto string) {
+	t.Helper()
 	req, _ := http.NewRequest("GET", base+"/a", nil)
 	req.Header.Add("Cookie", "a=1")
 	req.Header.Add("Cookie", "b=2")
@@ -65,7 +76,7 @@ func h2Exercise(t *testing.T, c *http.Client, base string) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || !strings.HasPrefix(string(b), "origin GET /a") || resp.Header.Get("X-Proto-Seen") != "HTTP/1.1" {
+	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || !strings.HasPrefix(string(b), "origin GET /a") || resp.Header.Get("X-Proto-Seen") != originProto {
 		t.Fatalf("GET over h2: %s %d %q %v", resp.Proto, resp.StatusCode, b, resp.Header)
 	}
 	if !strings.Contains(string(b), `cookie="a=1; b=2"`) {

@@ -43,6 +43,19 @@ type Peer struct {
 	// the pool; 0 means the pool's default. Negative means the connection
 	// is never pooled.
 	IdleTimeout time.Duration
+	// Protocol is the HTTP version spoken to the peer: HTTP/1.1 (the
+	// default), HTTP/2 over TLS or cleartext, or what ALPN picks. HTTP/2
+	// connections are shared by concurrent requests (see Pool).
+	Protocol Protocol
+	// MaxStreams bounds the requests in flight on one HTTP/2 connection to
+	// the peer, below the peer's own SETTINGS_MAX_CONCURRENT_STREAMS; when
+	// every connection is full a new one is dialled. 0 means the peer's
+	// limit alone.
+	MaxStreams int
+	// PingInterval, when positive, sends a PING on an HTTP/2 connection
+	// that has received nothing for that long, and closes it when no
+	// answer comes within the interval (at least 1 s).
+	PingInterval time.Duration
 }
 
 // key returns the pool key.

@@ -61,6 +61,8 @@ type Pool struct {
 
 	// putHook, when set, is called after each put. Tests set it.
 	putHook func()
+
+	h2 h2Pool // shared HTTP/2 connections
 }
 
 // poolKey identifies the connections a peer may reuse.
@@ -110,6 +112,7 @@ type upConn struct {
 	raw syscall.RawConn // nil when c is not a socket
 	r   *http1.Reader
 	key poolKey
+	h2  bool // a stream on a shared HTTP/2 connection: never pooled itself
 
 	expires   time.Time
 	idleSince time.Time
@@ -298,8 +301,8 @@ func (p *Pool) Idle() int {
 	return p.lru.n
 }
 
-// Close closes every idle connection; connections put back afterwards are
-// closed at once.
+// Close closes every idle connection and every HTTP/2 connection;
+// connections put back afterwards are closed at once.
 func (p *Pool) Close() error {
 	p.mu.Lock()
 	p.closed = true
@@ -315,8 +318,13 @@ func (p *Pool) Close() error {
 	for _, c := range all {
 		c.c.Close()
 	}
+	p.h2.close()
 	return nil
 }
+
+// HTTP2Conns returns the number of live HTTP/2 upstream connections the
+// pool shares between requests.
+func (p *Pool) HTTP2Conns() int { return p.h2.count() }
 
 // alive reports whether an idle socket is still usable: not closed by the
 // upstream and without stray bytes (a response nobody asked for would be

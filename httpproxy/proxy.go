@@ -3,6 +3,7 @@ package httpproxy
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -142,10 +143,20 @@ func staleFailure(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// connect takes a pooled connection to peer or dials a new one.
+// connect takes a pooled connection to peer or dials a new one. For an
+// HTTP/2 peer it is a stream on a shared connection (see connectH2).
 func (hc *h1conn) connect(ctx context.Context, peer *Peer) (*upConn, bool, error) {
 	svc := hc.svc
 	key := keyOf(peer)
+	if peer.multiplexed() {
+		uc, err := hc.connectH2(ctx, peer, key)
+		if !errors.Is(err, errH1) {
+			return uc, false, err
+		}
+		if uc != nil {
+			return uc, false, nil // Auto: ALPN chose HTTP/1.1 on a new connection
+		}
+	}
 	// A pooled connection is probed for a close (one recv) only when a
 	// failure could not be retried (the method is not idempotent, or the
 	// request streams a body) or the connection sat idle long enough for
@@ -166,16 +177,35 @@ func (hc *h1conn) connect(ctx context.Context, peer *Peer) (*upConn, bool, error
 		uc.c.Close()
 	}
 	hc.rq.fresh = false
+	dctx, cancel := hc.svc.connectContext(ctx, peer)
+	defer cancel()
+	c, err := svc.dialPeer(ctx, dctx, peer, peer.TLS)
+	if err != nil {
+		return nil, false, err
+	}
+	return svc.newUpConn(c, key), false, nil
+}
+
+// newUpConn wraps a new HTTP/1.1 connection.
+func (s *Service) newUpConn(c net.Conn, key poolKey) *upConn {
+	return &upConn{c: c, raw: rawConnOf(c), r: http1.NewReader(c, s.cfg.Limits), key: key, uses: 1}
+}
+
+// connectContext bounds a connect to peer by its connect timeout.
+func (s *Service) connectContext(ctx context.Context, peer *Peer) (context.Context, context.CancelFunc) {
 	timeout := peer.ConnectTimeout
 	if timeout == 0 {
-		timeout = svc.to.Connect
+		timeout = s.to.Connect
 	}
-	dctx := ctx
 	if timeout > 0 {
-		var cancel context.CancelFunc
-		dctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
+		return context.WithTimeout(ctx, timeout)
 	}
+	return ctx, func() {}
+}
+
+// dialPeer dials peer within dctx (ctx is the request's) and, with tlsCfg,
+// does the TLS handshake; errors come classified.
+func (s *Service) dialPeer(ctx, dctx context.Context, peer *Peer, tlsCfg *tls.Config) (net.Conn, error) {
 	var (
 		c   net.Conn
 		err error
@@ -183,28 +213,27 @@ func (hc *h1conn) connect(ctx context.Context, peer *Peer) (*upConn, bool, error
 	if peer.Dialer != nil {
 		c, err = peer.Dialer.DialStream(dctx, peer.Addr)
 	} else {
-		c, err = svc.dial(dctx, peer.network(), peer.Addr)
+		c, err = s.dial(dctx, peer.network(), peer.Addr)
 	}
 	if err != nil {
 		if localerr.Is(err) {
-			return nil, false, wrapKind(ErrLocalResource, fmt.Errorf("connecting to %s: %w", peer.Addr, err))
+			return nil, wrapKind(ErrLocalResource, fmt.Errorf("connecting to %s: %w", peer.Addr, err))
 		}
 		if ctx.Err() == nil && errors.Is(dctx.Err(), context.DeadlineExceeded) {
-			return nil, false, wrapKind(ErrConnectTimeout, fmt.Errorf("%w: %s: %w", ErrConnect, peer.Addr, err))
+			return nil, wrapKind(ErrConnectTimeout, fmt.Errorf("%w: %s: %w", ErrConnect, peer.Addr, err))
 		}
-		return nil, false, wrapKind(ErrConnect, fmt.Errorf("%s: %w", peer.Addr, err))
+		return nil, wrapKind(ErrConnect, fmt.Errorf("%s: %w", peer.Addr, err))
 	}
-	c = svc.adopt(c)
-	if peer.TLS != nil {
-		tc, err := transport.DialTLS(dctx, c, peer.Addr, peer.TLS)
+	c = s.adopt(c)
+	if tlsCfg != nil {
+		tc, err := transport.DialTLS(dctx, c, peer.Addr, tlsCfg)
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(dctx.Err(), context.DeadlineExceeded) {
-				return nil, false, wrapKind(ErrConnectTimeout, fmt.Errorf("%w: %s: %w", ErrConnect, peer.Addr, err))
+				return nil, wrapKind(ErrConnectTimeout, fmt.Errorf("%w: %s: %w", ErrConnect, peer.Addr, err))
 			}
-			return nil, false, wrapKind(ErrUpstreamTLS, fmt.Errorf("%w: %w", ErrConnect, err))
+			return nil, wrapKind(ErrUpstreamTLS, fmt.Errorf("%w: %w", ErrConnect, err))
 		}
 		c = tc
 	}
-	uc := &upConn{c: c, raw: rawConnOf(c), r: http1.NewReader(c, svc.cfg.Limits), key: key, uses: 1}
-	return uc, false, nil
+	return c, nil
 }

@@ -1,0 +1,226 @@
+package httpproxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// h2Pool holds the HTTP/2 connections to upstreams, shared by every request
+// (and every Service that shares the Pool): a request takes a stream on a
+// connection that has one free, within the peer's
+// SETTINGS_MAX_CONCURRENT_STREAMS and Peer.MaxStreams, and a connection is
+// dialled only when all are full. One dial runs at a time per peer; the
+// requests that arrive meanwhile wait for it and share it.
+type h2Pool struct {
+	mu     sync.Mutex
+	peers  map[h2Key]*h2Peer
+	closed bool
+}
+
+// h2Key names the connections a peer's requests may share.
+type h2Key struct {
+	poolKey
+	proto      Protocol
+	maxStreams int
+	ping       time.Duration
+}
+
+// h2Peer is one key's connections.
+type h2Peer struct {
+	tr      *http.Transport // builds connections over sockets we dial
+	conns   []*http.ClientConn
+	dialing chan struct{} // while a dial runs; closed when it ends
+	h1      bool          // Auto, and ALPN chose http/1.1
+}
+
+// errH1 says an Auto peer's ALPN chose HTTP/1.1: the request goes on the
+// connection acquire returned as an HTTP/1.1 one.
+var errH1 = errors.New("httpproxy: ALPN chose http/1.1")
+
+// dialedKey carries the connection acquire dialled to the Transport's dial
+// hook, which hands it over.
+type dialedKey struct{}
+
+func newH2Transport(k h2Key) *http.Transport {
+	hand := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		c, _ := ctx.Value(dialedKey{}).(net.Conn)
+		if c == nil {
+			return nil, errors.New("httpproxy: no connection handed to the HTTP/2 client")
+		}
+		return c, nil
+	}
+	tr := &http.Transport{
+		DialContext:        hand,
+		DialTLSContext:     hand,
+		DisableCompression: true,
+		ForceAttemptHTTP2:  true,
+		Protocols:          new(http.Protocols),
+		HTTP2:              &http.HTTP2Config{},
+	}
+	if k.proto == H2C {
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	} else {
+		tr.Protocols.SetHTTP2(true)
+	}
+	if k.ping > 0 {
+		tr.HTTP2.SendPingTimeout = k.ping
+		tr.HTTP2.PingTimeout = max(k.ping, time.Second)
+	}
+	return tr
+}
+
+// acquire returns a connection with a stream reserved for one request
+// (RoundTrip or Release consumes it). dial makes a new connection to the
+// peer, TLS included. For an Auto peer whose ALPN picked HTTP/1.1 it
+// returns errH1, with the connection it has just dialled if it did.
+func (p *h2Pool) acquire(ctx context.Context, k h2Key, dial func(ctx context.Context) (net.Conn, error)) (*http.ClientConn, net.Conn, error) {
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, nil, errors.New("httpproxy: pool closed")
+		}
+		if p.peers == nil {
+			p.peers = make(map[h2Key]*h2Peer)
+		}
+		hp := p.peers[k]
+		if hp == nil {
+			hp = &h2Peer{tr: newH2Transport(k)}
+			p.peers[k] = hp
+		}
+		if cc := hp.reserveLocked(k.maxStreams); cc != nil {
+			p.mu.Unlock()
+			return cc, nil, nil
+		}
+		if hp.h1 {
+			p.mu.Unlock()
+			return nil, nil, errH1
+		}
+		if wait := hp.dialing; wait != nil {
+			p.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+		}
+		done := make(chan struct{})
+		hp.dialing = done
+		p.mu.Unlock()
+
+		cc, c, err := p.connect(ctx, k, hp, dial)
+		p.mu.Lock()
+		hp.dialing = nil
+		close(done)
+		if cc != nil && !p.closed {
+			hp.conns = append(hp.conns, cc)
+			cc.SetStateHook(func(cc *http.ClientConn) { p.dropIfDead(k, cc) })
+		}
+		closed := p.closed
+		p.mu.Unlock()
+		switch {
+		case errors.Is(err, errH1):
+			return nil, c, err
+		case err != nil:
+			return nil, nil, err
+		case closed:
+			cc.Close()
+			return nil, nil, errors.New("httpproxy: pool closed")
+		}
+		// Loop: the new connection is reserved like any other, so that
+		// the requests that waited for it get their share.
+	}
+}
+
+// reserveLocked reserves a stream on a live connection with one free,
+// dropping dead connections; nil when none has room.
+func (hp *h2Peer) reserveLocked(maxStreams int) *http.ClientConn {
+	hp.conns = slices.DeleteFunc(hp.conns, func(cc *http.ClientConn) bool { return cc.Err() != nil })
+	for _, cc := range hp.conns {
+		if maxStreams > 0 && cc.InFlight() >= maxStreams {
+			continue
+		}
+		if cc.Reserve() == nil {
+			return cc
+		}
+	}
+	return nil
+}
+
+// connect dials a new connection and starts HTTP/2 on it.
+func (p *h2Pool) connect(ctx context.Context, k h2Key, hp *h2Peer, dial func(ctx context.Context) (net.Conn, error)) (*http.ClientConn, net.Conn, error) {
+	c, err := dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	scheme := "http"
+	if tc, ok := c.(*tls.Conn); ok {
+		scheme = "https"
+		if tc.ConnectionState().NegotiatedProtocol != "h2" {
+			if k.proto == Auto {
+				p.mu.Lock()
+				hp.h1 = true
+				p.mu.Unlock()
+				return nil, c, errH1
+			}
+			c.Close()
+			return nil, nil, wrapKind(ErrUpstreamTLS, fmt.Errorf("%w: %s: ALPN did not choose h2", ErrConnect, k.addr))
+		}
+	}
+	cc, err := hp.tr.NewClientConn(context.WithValue(ctx, dialedKey{}, c), scheme, k.addr)
+	if err != nil {
+		c.Close()
+		return nil, nil, wrapKind(ErrConnect, fmt.Errorf("%s: starting HTTP/2: %w", k.addr, err))
+	}
+	return cc, nil, nil
+}
+
+// dropIfDead forgets cc once it can no longer be used.
+func (p *h2Pool) dropIfDead(k h2Key, cc *http.ClientConn) {
+	if cc.Err() == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if hp := p.peers[k]; hp != nil {
+		hp.conns = slices.DeleteFunc(hp.conns, func(c *http.ClientConn) bool { return c == cc })
+	}
+}
+
+// count returns the live HTTP/2 connections.
+func (p *h2Pool) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, hp := range p.peers {
+		for _, cc := range hp.conns {
+			if cc.Err() == nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// close closes every connection; acquire fails afterwards.
+func (p *h2Pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	var all []*http.ClientConn
+	for _, hp := range p.peers {
+		all = append(all, hp.conns...)
+		hp.conns = nil
+	}
+	p.mu.Unlock()
+	for _, cc := range all {
+		cc.Close()
+	}
+}
