@@ -99,6 +99,10 @@ type upstreamSection struct {
 	Addr   string              `yaml:"addr"`
 	Weight *int                `yaml:"weight"`
 	TLS    *upstreamTLSSection `yaml:"tls"`
+	// http services only
+	Protocol     string `yaml:"protocol"`
+	MaxStreams   *int   `yaml:"max_streams"`
+	PingInterval string `yaml:"ping_interval"`
 }
 
 type proxySection struct {

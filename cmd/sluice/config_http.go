@@ -136,7 +136,7 @@ func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, 
 		return nil, err
 	}
 	if len(s.Upstreams) > 0 {
-		if h.Upstreams, err = v.upstreams(at(p, "upstreams"), s.Upstreams, true); err != nil {
+		if h.Upstreams, err = v.upstreams(at(p, "upstreams"), s.Upstreams, true, true); err != nil {
 			return nil, err
 		}
 	}
@@ -274,7 +274,7 @@ func (v *validator) httpRoute(rp []any, s *httpRouteSection, svc *HTTPConfig) (*
 		r.Name = r.Host + r.PathPrefix
 	}
 	if len(s.Upstreams) > 0 {
-		if r.Upstreams, err = v.upstreams(at(rp, "upstreams"), s.Upstreams, true); err != nil {
+		if r.Upstreams, err = v.upstreams(at(rp, "upstreams"), s.Upstreams, true, true); err != nil {
 			return nil, err
 		}
 	} else if len(svc.Upstreams) == 0 {

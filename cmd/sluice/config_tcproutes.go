@@ -74,7 +74,7 @@ func (v *validator) tcpRoutes(p []any, s *tcpSection, t *TCPConfig) error {
 				return v.fail(at(rp, "alpn", j), "invalid protocol %q", a)
 			}
 		}
-		if r.Upstreams, err = v.upstreams(at(rp, "upstreams"), rs.Upstreams, true); err != nil {
+		if r.Upstreams, err = v.upstreams(at(rp, "upstreams"), rs.Upstreams, true, false); err != nil {
 			return err
 		}
 		def := lb.Policy(t.Balance)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-proxy/sluice/httpproxy"
 	"github.com/sluice-proxy/sluice/lb"
 	"github.com/sluice-proxy/sluice/protocols/proxyproto"
 	"github.com/sluice-proxy/sluice/protocols/vmux"
@@ -60,6 +61,11 @@ type Upstream struct {
 	Weight int
 	// TLS originates TLS to the upstream; nil for cleartext.
 	TLS *transport.ClientTLS
+	// HTTP services only: the HTTP version spoken to the upstream, and
+	// for HTTP/2 the streams per connection and the PING interval.
+	Protocol     httpproxy.Protocol
+	MaxStreams   int
+	PingInterval time.Duration
 }
 
 // TCPConfig is one TCP forwarding service.
@@ -310,7 +316,7 @@ func (v *validator) tcp(p []any, s *tcpSection) (*TCPConfig, error) {
 		return nil, err
 	}
 	if len(s.Upstreams) > 0 || len(s.Routes) == 0 {
-		if t.Upstreams, err = v.upstreams(at(p, "upstreams"), s.Upstreams, true); err != nil {
+		if t.Upstreams, err = v.upstreams(at(p, "upstreams"), s.Upstreams, true, false); err != nil {
 			return nil, err
 		}
 	}
@@ -635,8 +641,9 @@ func (v *validator) health(hp []any, s *healthSection) (*HealthConfig, error) {
 	return h, nil
 }
 
-// upstreams validates an upstreams list; unix: addresses only where allowed.
-func (v *validator) upstreams(p []any, list []upstreamSection, unixOK bool) ([]Upstream, error) {
+// upstreams validates an upstreams list; unix: addresses only where allowed,
+// HTTP protocol keys only for http services.
+func (v *validator) upstreams(p []any, list []upstreamSection, unixOK, http bool) ([]Upstream, error) {
 	if len(list) == 0 {
 		return nil, v.fail(p, "at least one upstream is required")
 	}
@@ -674,7 +681,11 @@ func (v *validator) upstreams(p []any, list []upstreamSection, unixOK bool) ([]U
 				return nil, err
 			}
 		}
-		out = append(out, Upstream{Addr: a, Weight: w, TLS: ut})
+		uu := Upstream{Addr: a, Weight: w, TLS: ut}
+		if err := v.upstreamHTTP(up, &u, &uu, http); err != nil {
+			return nil, err
+		}
+		out = append(out, uu)
 	}
 	return out, nil
 }
@@ -694,7 +705,7 @@ func (v *validator) udp(p []any, s *udpSection) (*UDPConfig, error) {
 		}
 		u.Listen = append(u.Listen, l)
 	}
-	if u.Upstreams, err = v.upstreams(at(p, "upstreams"), s.Upstreams, false); err != nil {
+	if u.Upstreams, err = v.upstreams(at(p, "upstreams"), s.Upstreams, false, false); err != nil {
 		return nil, err
 	}
 	if u.Balance, err = v.policy(at(p, "balance"), u.Balance, lb.Hash); err != nil {

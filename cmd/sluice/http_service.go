@@ -109,7 +109,8 @@ func (s *httpService) upstreams(a *app, route string, list []Upstream, balance s
 	}
 	peers := make([]*httpproxy.Peer, len(list))
 	for i, u := range list {
-		peers[i] = &httpproxy.Peer{Addr: u.Addr.Address, Network: u.Addr.Network}
+		peers[i] = &httpproxy.Peer{Addr: u.Addr.Address, Network: u.Addr.Network,
+			Protocol: u.Protocol, MaxStreams: u.MaxStreams, PingInterval: u.PingInterval}
 		if u.TLS != nil {
 			if peers[i].TLS, err = transport.NewTLSClient(*u.TLS); err != nil {
 				return nil, fmt.Errorf("http %s: upstream %s: %w", s.cfg.Name, u.Addr, err)
