@@ -367,7 +367,7 @@ func (hc *h1conn) streamBody(ctx context.Context, s *Session, uc *upConn, chunke
 		} else {
 			buf = append(buf, p...)
 		}
-		if end || hc.r.Buffered() == 0 || len(buf) >= flushAt {
+		if end || !br.Ready() || len(buf) >= flushAt {
 			if werr := write(); werr != nil && !hc.rq.drain.Load() {
 				uc.c.Close()
 				return werr
@@ -480,6 +480,15 @@ func (hc *h1conn) relayBody(ctx context.Context, s *Session, uc *upConn, br *htt
 				return hc.spliceBody(s, uc, br, n, rto)
 			}
 		}
+		if len(hc.wbuf) > 0 && !br.Done() && !br.Ready() {
+			// The next read would wait: what is held goes out first (the
+			// head, the last piece), so a streamed body (server-sent
+			// events, gRPC, a slow download) flows as it comes.
+			if err := hc.flush(); err != nil {
+				s.closeConn = true
+				return err
+			}
+		}
 		p, err := pieces.next()
 		if err != nil && err != io.EOF {
 			hc.flush()
@@ -514,9 +523,7 @@ func (hc *h1conn) relayBody(ctx context.Context, s *Session, uc *upConn, br *htt
 			hc.rq.upBodyDone = true
 			return nil // exchange writes the rest
 		}
-		// Write when the next read would wait, so that a streamed body
-		// (server-sent events, a slow download) flows as it comes.
-		if len(hc.wbuf) >= flushAt || (!br.Done() && uc.r.Buffered() == 0) {
+		if len(hc.wbuf) >= flushAt {
 			if err := hc.flush(); err != nil {
 				s.closeConn = true
 				return err

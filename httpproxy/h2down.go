@@ -159,9 +159,19 @@ func (sc *streamConn) writeRequestHead() error {
 		b.WriteString(strings.Join(cookies, "; "))
 		b.WriteString("\r\n")
 	}
-	if !hasLength && !st.BodyEnded() {
-		sc.chunked = true
-		b.WriteString("transfer-encoding: chunked\r\n")
+	if !hasLength {
+		// A body already here whole (a small one comes with END_STREAM
+		// before the stream is served) gets its length; one still coming,
+		// or ended by trailers, is chunked.
+		switch n, trailers, ended := st.EndedBody(); {
+		case ended && !trailers && n > 0:
+			b.WriteString("content-length: ")
+			b.WriteString(strconv.Itoa(n))
+			b.WriteString("\r\n")
+		case !ended || trailers:
+			sc.chunked = true
+			b.WriteString("transfer-encoding: chunked\r\n")
+		}
 	}
 	b.WriteString("\r\n")
 	return nil

@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -124,6 +125,36 @@ func (b *BodyReader) Next() ([]byte, error) {
 	b.rd.r += len(q)
 	b.consumed(len(q))
 	return q, nil
+}
+
+// Ready reports whether the next Next or Read returns payload without
+// reading from the source: payload bytes are buffered, past any chunk
+// framing that is buffered whole (which it consumes). A relay writes out
+// what it holds when Ready is false, so a body streamed in small chunks
+// flows as it comes.
+func (b *BodyReader) Ready() bool {
+	r := b.rd
+	if b.err != nil {
+		return false
+	}
+	for b.framing == Chunked && b.state != chunkData {
+		switch b.state {
+		case chunkDataEnd:
+			if r.w-r.r < 2 {
+				return false
+			}
+		case chunkSize:
+			if bytes.IndexByte(r.buf[r.r:r.w], '\n') < 0 {
+				return false
+			}
+		default:
+			return false
+		}
+		if b.advance() != nil {
+			return false
+		}
+	}
+	return r.r < r.w
 }
 
 // Trailers returns the chunked trailer fields, valid after io.EOF until the

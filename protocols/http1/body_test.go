@@ -336,3 +336,36 @@ func TestAppendChunk(t *testing.T) {
 		t.Fatalf("decoded %q %v", body, err)
 	}
 }
+
+// Ready is true only when payload can be returned without a read: after a
+// chunk's data, the CRLF and the next size line buffered whole are
+// consumed to reach payload; a partial size line or no payload is false.
+func TestBodyReaderReady(t *testing.T) {
+	pr, pw := io.Pipe()
+	rd := NewReader(pr, Limits{})
+	go pw.Write([]byte("3\r\nabc\r\n2\r\nde\r\n1"))
+	br := rd.Body(Chunked, -1)
+	p, err := br.Next()
+	if err != nil || string(p) != "abc" {
+		t.Fatalf("first chunk %q, %v", p, err)
+	}
+	if !br.Ready() {
+		t.Fatal("Ready false with the next chunk buffered")
+	}
+	if p, err = br.Next(); err != nil || string(p) != "de" {
+		t.Fatalf("second chunk %q, %v", p, err)
+	}
+	if br.Ready() {
+		t.Fatal("Ready true with only a partial size line buffered")
+	}
+	go pw.Write([]byte("\r\nf\r\n0\r\n\r\n"))
+	if p, err = br.Next(); err != nil || string(p) != "f" {
+		t.Fatalf("third chunk %q, %v", p, err)
+	}
+	if br.Ready() {
+		t.Fatal("Ready true at the last chunk: no payload is left")
+	}
+	if _, err = br.Next(); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+}

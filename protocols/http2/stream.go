@@ -121,6 +121,19 @@ func (st *Stream) validate() error {
 // request body, or all of it received).
 func (st *Stream) BodyEnded() bool { return st.body.ended() }
 
+// EndedBody reports, when the client has already ended its side cleanly,
+// the length of the whole request body (none of it read yet) and whether
+// trailers ended it; ended is false while the body may still grow.
+func (st *Stream) EndedBody() (n int, trailers, ended bool) {
+	b := st.body
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.eof || b.err != nil {
+		return 0, false, false
+	}
+	return len(b.buf), b.trailer != nil, true
+}
+
 // WriteInterim sends a 1xx response (100 Continue, 103 Early Hints) ahead
 // of the final one.
 func (st *Stream) WriteInterim(status int, fields []hpack.HeaderField) error {
