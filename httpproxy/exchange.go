@@ -49,7 +49,11 @@ func (hc *h1conn) exchange(ctx context.Context, s *Session, uc *upConn) error {
 		return err
 	}
 	rto := zero.Duration(s.Peer.ReadTimeout, hc.svc.to.UpstreamRead)
-	if err := hc.awaitResponse(s, uc, rto); err != nil {
+	wait := rto
+	if d, ok := grpcTimeout(&hc.req); ok && (wait <= 0 || d < wait) {
+		wait = d // the call's own deadline bounds the wait for its answer
+	}
+	if err := hc.awaitResponse(s, uc, wait); err != nil {
 		return err
 	}
 	if s.Response.Status == 101 {

@@ -1,17 +1,23 @@
 package httpproxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/sluice-proxy/sluice/protocols/http1"
 )
 
 // rawCodec carries gRPC messages as bytes, so the tests need no protobuf.
@@ -209,5 +215,63 @@ func TestGRPCEndToEnd(t *testing.T) {
 	bs.CloseSend()
 	if err := bs.RecvMsg(&out); !errors.Is(err, io.EOF) {
 		t.Fatalf("bidi end: %v", err)
+	}
+}
+
+// Failures of the proxy's own are gRPC-shaped for gRPC calls: an upstream
+// that refuses the connection is UNAVAILABLE, and an upstream that does
+// not answer within the call's grpc-timeout is DEADLINE_EXCEEDED, each as
+// HTTP 200 with grpc-status and grpc-message, never an error page.
+func TestGRPCErrorsAreGRPCShaped(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := ln.Addr().String()
+	ln.Close()
+	h := startService(t, static{&Peer{Addr: refused, Protocol: H2C}}, Config{H2C: true, MaxRetries: -1})
+	ctx, cancel := context.WithTimeout(context.Background(), safety)
+	defer cancel()
+	in, out := []byte("hi"), []byte(nil)
+	err = grpcClient(t, h.addr).Invoke(ctx, "/test.Echo/Unary", &in, &out)
+	if st, _ := status.FromError(err); st.Code() != codes.Unavailable || !strings.HasPrefix(st.Message(), "sluice: ") {
+		t.Fatalf("refused upstream: %v, want UNAVAILABLE from sluice", err)
+	}
+
+	// An upstream that ignores grpc-timeout and never answers.
+	hang := newH2COrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	h2 := startService(t, static{&Peer{Addr: hang.addr, Protocol: H2C}}, Config{H2C: true})
+	req, _ := http.NewRequest("POST", "http://"+h2.addr+"/test.Echo/Unary", bytes.NewReader([]byte{0, 0, 0, 0, 2, 'h', 'i'}))
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("Te", "trailers")
+	req.Header.Set("Grpc-Timeout", "200m")
+	resp, err := h2cClient(t, nil).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Grpc-Status") != "4" || !strings.HasPrefix(resp.Header.Get("Grpc-Message"), "sluice: ") {
+		t.Fatalf("upstream past grpc-timeout: %d %v, want 200 with grpc-status 4", resp.StatusCode, resp.Header)
+	}
+	if m := h2.request(t); m["kind"] != "upstream_timeout" {
+		t.Fatalf("logged kind %q, want upstream_timeout", m["kind"])
+	}
+}
+
+func TestGRPCTimeoutParse(t *testing.T) {
+	for v, want := range map[string]time.Duration{
+		"200m": 200 * time.Millisecond, "1S": time.Second, "2H": 2 * time.Hour, "99999999u": 99999999 * time.Microsecond,
+		"5n": time.Millisecond, // rounded up: a bound of nothing would be none
+		"1x": -1, "123456789S": -1, "m": -1, "-1S": -1, "": -1,
+	} {
+		var req http1.Request
+		if v != "" {
+			req.Header.Set("Grpc-Timeout", v)
+		}
+		got, ok := grpcTimeout(&req)
+		if (want < 0) == ok || (ok && got != want) {
+			t.Errorf("grpc-timeout %q: %v %v, want %v", v, got, ok, want)
+		}
 	}
 }

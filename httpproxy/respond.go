@@ -69,6 +69,10 @@ func (hc *h1conn) fail(ctx context.Context, s *Session, err error) {
 	if s.headSent {
 		return
 	}
+	if status == 0 && isGRPC(&hc.req) {
+		hc.failGRPC(s, err)
+		return
+	}
 	if status == 0 {
 		status = StatusOf(err)
 	}
