@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	xh2 "golang.org/x/net/http2"
@@ -46,10 +47,11 @@ func (s *Service) ServeH2(ctx context.Context, c net.Conn, d *vstream.Digest) er
 			lim.IdleTimeout = -1
 		}
 	}
+	lim.ExtendedConnect = true // WebSocket over HTTP/2
 	return http2.ServeDrain(c, lim, func(st *http2.Stream) {
 		sc := newStreamConn(st, d)
 		if err := sc.writeRequestHead(); err != nil {
-			st.Reset(xh2.ErrCodeProtocol)
+			st.WriteHeader(501, nil, true) // a CONNECT this proxy does not carry
 			return
 		}
 		s.serveConn(ctx, sc, d)
@@ -111,9 +113,12 @@ type streamConn struct {
 	mu       sync.Mutex
 	in       bytes.Buffer // the request head, then body bytes (chunk-framed)
 	chunked  bool         // the body has no content-length: framed as chunks
-	bodyEOF  bool         // the stream's body has ended (and been framed)
+	bodyEOF  atomic.Bool  // the stream's body has ended (and been framed)
+	raw      atomic.Bool  // the stream carries a tunnel (after a WebSocket's 101)
+	ended    atomic.Bool  // the response was ended (finish) or the stream reset
 	headDone bool
 	scratch  []byte // a chunked body's read buffer, kept across reads
+	wsKey    string // the key sent upstream for a WebSocket (extended CONNECT)
 
 	out respParser // what the pipeline writes, parsed as it comes
 }
@@ -127,10 +132,33 @@ func newStreamConn(st *http2.Stream, d *vstream.Digest) *streamConn {
 // writeRequestHead writes the stream's request as an HTTP/1.1 head.
 func (sc *streamConn) writeRequestHead() error {
 	st := sc.st
-	if st.Method == "CONNECT" {
-		return errors.New("CONNECT over HTTP/2 is not proxied yet")
-	}
 	b := &sc.in
+	if st.Method == "CONNECT" {
+		if st.Protocol != "websocket" {
+			return errors.New("CONNECT over HTTP/2 is not proxied yet")
+		}
+		// RFC 8441: the stream carries a WebSocket; to an HTTP/1.1
+		// pipeline it is an upgrade, with a key of the proxy's own.
+		sc.wsKey = newWebSocketKey()
+		b.WriteString("GET ")
+		b.WriteString(st.Path)
+		b.WriteString(" HTTP/1.1\r\nHost: ")
+		b.WriteString(st.Authority)
+		b.WriteString("\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: ")
+		b.WriteString(sc.wsKey)
+		b.WriteString("\r\n")
+		for _, f := range st.Header {
+			if f.Name == "host" || f.Name == "content-length" || f.Name == "sec-websocket-key" {
+				continue
+			}
+			b.WriteString(f.Name)
+			b.WriteString(": ")
+			b.WriteString(f.Value)
+			b.WriteString("\r\n")
+		}
+		b.WriteString("\r\n")
+		return nil
+	}
 	b.WriteString(st.Method)
 	b.WriteByte(' ')
 	b.WriteString(st.Path)
@@ -180,13 +208,13 @@ func (sc *streamConn) writeRequestHead() error {
 // Read returns the request head, then the body as it comes.
 func (sc *streamConn) Read(p []byte) (int, error) {
 	if sc.in.Len() == 0 {
-		if sc.bodyEOF {
+		if sc.bodyEOF.Load() {
 			return 0, io.EOF // one request per stream
 		}
 		if !sc.chunked { // a content-length body reads straight into p
 			n, err := sc.st.Body.Read(p)
 			if err == io.EOF {
-				sc.bodyEOF = true
+				sc.bodyEOF.Store(true)
 				if n > 0 {
 					err = nil
 				}
@@ -215,7 +243,7 @@ func (sc *streamConn) fill(max int) error {
 		sc.in.WriteString("\r\n")
 	}
 	if err == io.EOF {
-		sc.bodyEOF = true
+		sc.bodyEOF.Store(true)
 		sc.in.WriteString("0\r\n")
 		for _, f := range sc.st.Trailer() {
 			sc.in.WriteString(f.Name + ": " + f.Value + "\r\n")
@@ -236,15 +264,25 @@ func (sc *streamConn) Write(p []byte) (int, error) {
 
 // Close ends the stream: a response not finished is reset.
 func (sc *streamConn) Close() error {
-	if !sc.out.done {
+	switch {
+	case sc.raw.Load() && sc.bodyEOF.Load():
+		// A tunnel the client had ended: the relay closes both sides
+		// once both are over, so the stream ends cleanly too.
+		sc.out.finish(nil)
+	case sc.ended.CompareAndSwap(false, true):
 		sc.st.Reset(xh2.ErrCodeInternal)
 	}
 	return nil
 }
 
-// CloseWrite ends the response (the pipeline half-closes only tunnels,
-// which HTTP/2 streams do not carry yet).
-func (sc *streamConn) CloseWrite() error { return nil }
+// CloseWrite ends a tunnel's response side (END_STREAM); the pipeline
+// half-closes nothing else.
+func (sc *streamConn) CloseWrite() error {
+	if sc.raw.Load() {
+		sc.out.finish(nil)
+	}
+	return nil
+}
 
 func (sc *streamConn) LocalAddr() net.Addr  { return sc.d.LocalAddr }
 func (sc *streamConn) RemoteAddr() net.Addr { return sc.d.RemoteAddr }
@@ -284,7 +322,6 @@ type respParser struct {
 	buf      []byte
 	state    int   // pHead, pLength, pChunked, pDone
 	left     int64 // length body: bytes to come; chunked: of the chunk, or a sentinel below
-	done     bool  // the response was sent whole
 	needMore bool  // the chunked parser waits for more bytes
 }
 
@@ -299,10 +336,15 @@ const (
 	pHead = iota
 	pLength
 	pChunked
+	pRaw // a tunnel's bytes, after a WebSocket's 101
 	pDone
 )
 
 func (r *respParser) write(p []byte) error {
+	if r.state == pRaw {
+		_, err := r.sc.st.Write(p)
+		return err
+	}
 	if r.state == pLength && len(r.buf) == 0 {
 		// The body as the pipeline writes it: Stream.Write copies what
 		// it queues, so p goes out without a copy into r.buf first.
@@ -326,6 +368,11 @@ func (r *respParser) write(p []byte) error {
 			head := r.buf[:i+2]
 			r.buf = r.buf[i+4:]
 			if err := r.head(head); err != nil {
+				return err
+			}
+			if r.state == pRaw && len(r.buf) > 0 {
+				_, err := r.sc.st.Write(r.buf)
+				r.buf = r.buf[:0]
 				return err
 			}
 		case pLength:
@@ -383,6 +430,9 @@ func (r *respParser) head(head []byte) error {
 		}
 		fields = append(fields, hpack.HeaderField{Name: name, Value: value})
 	}
+	if status == 101 && r.sc.wsKey != "" {
+		return r.upgraded(fields)
+	}
 	if status < 200 {
 		return r.sc.st.WriteInterim(status, fields)
 	}
@@ -392,7 +442,8 @@ func (r *respParser) head(head []byte) error {
 	}
 	switch {
 	case noBody:
-		r.state, r.done = pDone, true
+		r.state = pDone
+		r.sc.ended.Store(true)
 	case chunked:
 		r.state, r.left = pChunked, -1
 	default:
@@ -463,8 +514,38 @@ func (r *respParser) chunk() error {
 	return nil
 }
 
-// finish ends the response on the stream.
+// finish ends the response on the stream, once (a tunnel's is ended from
+// the relay's goroutines).
 func (r *respParser) finish(trailers []hpack.HeaderField) {
-	r.sc.st.Close(trailers)
-	r.state, r.done = pDone, true
+	if r.sc.ended.CompareAndSwap(false, true) {
+		r.sc.st.Close(trailers)
+	}
+	if !r.sc.raw.Load() {
+		r.state = pDone
+	}
+}
+
+// upgraded answers an extended CONNECT whose upstream switched to
+// WebSocket: 200 on the stream (without the HTTP/1.1 handshake's fields),
+// once the upstream's Sec-WebSocket-Accept matches the key sent; then the
+// stream carries the tunnel's bytes.
+func (r *respParser) upgraded(fields []hpack.HeaderField) error {
+	out := fields[:0]
+	accept := ""
+	for _, f := range fields {
+		if f.Name == "sec-websocket-accept" {
+			accept = f.Value
+			continue
+		}
+		out = append(out, f)
+	}
+	if accept != webSocketAccept(r.sc.wsKey) {
+		return errors.New("httpproxy: h2: the upstream's Sec-WebSocket-Accept does not match the key")
+	}
+	if err := r.sc.st.WriteHeader(200, out, false); err != nil {
+		return err
+	}
+	r.state = pRaw
+	r.sc.raw.Store(true)
+	return nil
 }

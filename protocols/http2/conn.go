@@ -227,12 +227,16 @@ func (cn *conn) readLoop(br *bufio.Reader) error {
 	cn.c.SetReadDeadline(time.Time{})
 	lim := cn.lim
 	cn.queue(func(w *writer) error {
-		err := w.fr.WriteSettings(
-			http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: lim.MaxConcurrentStreams},
-			http2.Setting{ID: http2.SettingInitialWindowSize, Val: lim.StreamWindow},
-			http2.Setting{ID: http2.SettingMaxFrameSize, Val: lim.MaxFrameSize},
-			http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: lim.MaxHeaderListSize},
-		)
+		settings := []http2.Setting{
+			{ID: http2.SettingMaxConcurrentStreams, Val: lim.MaxConcurrentStreams},
+			{ID: http2.SettingInitialWindowSize, Val: lim.StreamWindow},
+			{ID: http2.SettingMaxFrameSize, Val: lim.MaxFrameSize},
+			{ID: http2.SettingMaxHeaderListSize, Val: lim.MaxHeaderListSize},
+		}
+		if lim.ExtendedConnect {
+			settings = append(settings, http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
+		}
+		err := w.fr.WriteSettings(settings...)
 		if err == nil && lim.ConnWindow > 65535 {
 			err = w.fr.WriteWindowUpdate(0, lim.ConnWindow-65535)
 		}
@@ -517,7 +521,7 @@ func (cn *conn) headers(f *http2.MetaHeadersFrame) error {
 		return nil
 	}
 	st := newStream(cn, id, f)
-	if err := st.validate(); err != nil || (st.body.eof && !st.body.checkLength()) {
+	if err := st.validate(cn.lim.ExtendedConnect); err != nil || (st.body.eof && !st.body.checkLength()) {
 		cn.mu.Unlock()
 		cn.queue(func(w *writer) error { return w.fr.WriteRSTStream(id, http2.ErrCodeProtocol) })
 		return nil

@@ -65,6 +65,10 @@ type Limits struct {
 	// the client for this long (GOAWAY NO_ERROR); 0 means
 	// DefaultIdleTimeout, negative never.
 	IdleTimeout time.Duration
+	// ExtendedConnect advertises SETTINGS_ENABLE_CONNECT_PROTOCOL and
+	// accepts CONNECT with :protocol (RFC 8441: WebSocket over HTTP/2);
+	// without it a :protocol is a stream error.
+	ExtendedConnect bool
 }
 
 func (l Limits) withDefaults() Limits {

@@ -97,12 +97,20 @@ var connectionHeaders = map[string]bool{
 	"connection": true, "keep-alive": true, "proxy-connection": true, "transfer-encoding": true, "upgrade": true,
 }
 
-// validate applies RFC 9113 8.3.1 to the request head.
-func (st *Stream) validate() error {
+// validate applies RFC 9113 8.3.1 to the request head, and RFC 8441 4 to
+// an extended CONNECT (allowed when extended).
+func (st *Stream) validate(extended bool) error {
 	switch {
 	case st.Method == "":
 		return errors.New("no :method")
-	case st.Method == "CONNECT" && st.Protocol == "":
+	case st.Protocol != "":
+		if !extended || st.Method != "CONNECT" {
+			return errors.New(":protocol without extended CONNECT")
+		}
+		if st.Scheme == "" || st.Path == "" || st.Authority == "" {
+			return errors.New("extended CONNECT needs :scheme, :path and :authority")
+		}
+	case st.Method == "CONNECT":
 		if st.Scheme != "" || st.Path != "" || st.Authority == "" {
 			return errors.New("CONNECT needs :authority only")
 		}
