@@ -10,13 +10,16 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	xh2 "golang.org/x/net/http2"
 )
 
 // h2Pool holds the HTTP/2 connections to upstreams, shared by every request
 // (and every Service that shares the Pool): a request takes a stream on a
 // connection that has one free, within the peer's
 // SETTINGS_MAX_CONCURRENT_STREAMS and Peer.MaxStreams, and a connection is
-// dialled only when all are full. One dial runs at a time per peer; the
+// dialled only when all are full. The connections are x/net's client
+// (net/http's ClientConn refuses extended CONNECT, golang/go#71128). One dial runs at a time per peer; the
 // requests that arrive meanwhile wait for it and share it.
 type h2Pool struct {
 	mu     sync.Mutex
@@ -34,8 +37,8 @@ type h2Key struct {
 
 // h2Peer is one key's connections.
 type h2Peer struct {
-	tr      *http.Transport // builds connections over sockets we dial
-	conns   []*http.ClientConn
+	tr      *xh2.Transport // starts HTTP/2 on the sockets we dial
+	conns   []*xh2.ClientConn
 	dialing chan struct{} // while a dial runs; closed when it ends
 	h1      bool          // Auto, and ALPN chose http/1.1
 }
@@ -44,34 +47,11 @@ type h2Peer struct {
 // connection acquire returned as an HTTP/1.1 one.
 var errH1 = errors.New("httpproxy: ALPN chose http/1.1")
 
-// dialedKey carries the connection acquire dialled to the Transport's dial
-// hook, which hands it over.
-type dialedKey struct{}
-
-func newH2Transport(k h2Key) *http.Transport {
-	hand := func(ctx context.Context, _, _ string) (net.Conn, error) {
-		c, _ := ctx.Value(dialedKey{}).(net.Conn)
-		if c == nil {
-			return nil, errors.New("httpproxy: no connection handed to the HTTP/2 client")
-		}
-		return c, nil
-	}
-	tr := &http.Transport{
-		DialContext:        hand,
-		DialTLSContext:     hand,
-		DisableCompression: true,
-		ForceAttemptHTTP2:  true,
-		Protocols:          new(http.Protocols),
-		HTTP2:              &http.HTTP2Config{},
-	}
-	if k.proto == H2C {
-		tr.Protocols.SetUnencryptedHTTP2(true)
-	} else {
-		tr.Protocols.SetHTTP2(true)
-	}
+func newH2Transport(k h2Key) *xh2.Transport {
+	tr := &xh2.Transport{DisableCompression: true}
 	if k.ping > 0 {
-		tr.HTTP2.SendPingTimeout = k.ping
-		tr.HTTP2.PingTimeout = max(k.ping, time.Second)
+		tr.ReadIdleTimeout = k.ping
+		tr.PingTimeout = max(k.ping, time.Second)
 	}
 	return tr
 }
@@ -80,7 +60,7 @@ func newH2Transport(k h2Key) *http.Transport {
 // (RoundTrip or Release consumes it). dial makes a new connection to the
 // peer, TLS included. For an Auto peer whose ALPN picked HTTP/1.1 it
 // returns errH1, with the connection it has just dialled if it did.
-func (p *h2Pool) acquire(ctx context.Context, k h2Key, dial func(ctx context.Context) (net.Conn, error)) (*http.ClientConn, net.Conn, error) {
+func (p *h2Pool) acquire(ctx context.Context, k h2Key, dial func(ctx context.Context) (net.Conn, error)) (*xh2.ClientConn, net.Conn, error) {
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -122,7 +102,6 @@ func (p *h2Pool) acquire(ctx context.Context, k h2Key, dial func(ctx context.Con
 		close(done)
 		if cc != nil && !p.closed {
 			hp.conns = append(hp.conns, cc)
-			cc.SetStateHook(func(cc *http.ClientConn) { p.dropIfDead(k, cc) })
 		}
 		closed := p.closed
 		p.mu.Unlock()
@@ -142,28 +121,33 @@ func (p *h2Pool) acquire(ctx context.Context, k h2Key, dial func(ctx context.Con
 
 // reserveLocked reserves a stream on a live connection with one free,
 // dropping dead connections; nil when none has room.
-func (hp *h2Peer) reserveLocked(maxStreams int) *http.ClientConn {
-	hp.conns = slices.DeleteFunc(hp.conns, func(cc *http.ClientConn) bool { return cc.Err() != nil })
+func (hp *h2Peer) reserveLocked(maxStreams int) *xh2.ClientConn {
+	hp.conns = slices.DeleteFunc(hp.conns, func(cc *xh2.ClientConn) bool {
+		st := cc.State()
+		return st.Closed || st.Closing
+	})
 	for _, cc := range hp.conns {
-		if maxStreams > 0 && cc.InFlight() >= maxStreams {
+		if st := cc.State(); maxStreams > 0 && st.StreamsActive+st.StreamsReserved+st.StreamsPending >= maxStreams {
 			continue
 		}
-		if cc.Reserve() == nil {
+		if cc.ReserveNewRequest() {
 			return cc
 		}
 	}
 	return nil
 }
 
+// release gives back a stream reserved on cc and not used (x/net's way: a
+// RoundTrip of an empty request).
+func release(cc *xh2.ClientConn) { cc.RoundTrip(new(http.Request)) }
+
 // connect dials a new connection and starts HTTP/2 on it.
-func (p *h2Pool) connect(ctx context.Context, k h2Key, hp *h2Peer, dial func(ctx context.Context) (net.Conn, error)) (*http.ClientConn, net.Conn, error) {
+func (p *h2Pool) connect(ctx context.Context, k h2Key, hp *h2Peer, dial func(ctx context.Context) (net.Conn, error)) (*xh2.ClientConn, net.Conn, error) {
 	c, err := dial(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	scheme := "http"
 	if tc, ok := c.(*tls.Conn); ok {
-		scheme = "https"
 		if tc.ConnectionState().NegotiatedProtocol != "h2" {
 			if k.proto == Auto {
 				p.mu.Lock()
@@ -175,24 +159,12 @@ func (p *h2Pool) connect(ctx context.Context, k h2Key, hp *h2Peer, dial func(ctx
 			return nil, nil, wrapKind(ErrUpstreamTLS, fmt.Errorf("%w: %s: ALPN did not choose h2", ErrConnect, k.addr))
 		}
 	}
-	cc, err := hp.tr.NewClientConn(context.WithValue(ctx, dialedKey{}, c), scheme, k.addr)
+	cc, err := hp.tr.NewClientConn(c)
 	if err != nil {
 		c.Close()
 		return nil, nil, wrapKind(ErrConnect, fmt.Errorf("%s: starting HTTP/2: %w", k.addr, err))
 	}
 	return cc, nil, nil
-}
-
-// dropIfDead forgets cc once it can no longer be used.
-func (p *h2Pool) dropIfDead(k h2Key, cc *http.ClientConn) {
-	if cc.Err() == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if hp := p.peers[k]; hp != nil {
-		hp.conns = slices.DeleteFunc(hp.conns, func(c *http.ClientConn) bool { return c == cc })
-	}
 }
 
 // count returns the live HTTP/2 connections.
@@ -202,7 +174,7 @@ func (p *h2Pool) count() int {
 	n := 0
 	for _, hp := range p.peers {
 		for _, cc := range hp.conns {
-			if cc.Err() == nil {
+			if !cc.State().Closed {
 				n++
 			}
 		}
@@ -214,7 +186,7 @@ func (p *h2Pool) count() int {
 func (p *h2Pool) close() {
 	p.mu.Lock()
 	p.closed = true
-	var all []*http.ClientConn
+	var all []*xh2.ClientConn
 	for _, hp := range p.peers {
 		all = append(all, hp.conns...)
 		hp.conns = nil

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 
+	xh2 "golang.org/x/net/http2"
+
 	"github.com/sluice-proxy/sluice/protocols/http1"
 )
 
@@ -21,7 +23,7 @@ import (
 // h2down.go): the pipeline writes its request as HTTP/1.1 into one end of
 // an in-memory pipe; a goroutine on the other end reads it with the same
 // strict parser, sends it on a stream of a shared HTTP/2 connection
-// (net/http's client, one per connection in Pool's h2Pool), and writes the
+// (x/net's client, one per connection in Pool's h2Pool), and writes the
 // response back as HTTP/1.1: Content-Length when the upstream gave one and
 // announced no trailers, chunked with the trailers otherwise, 1xx interim
 // responses as they come. Pipe writes hand over synchronously, so a slow
@@ -73,7 +75,18 @@ func isKind(err error) bool {
 // stream.
 type h2Exchange struct {
 	net.Conn
-	cancel context.CancelFunc
+	cancel     context.CancelFunc
+	closeWrite atomic.Pointer[func()] // set while the stream carries a tunnel
+}
+
+// CloseWrite ends the request side of a tunnel (END_STREAM upstream).
+func (e *h2Exchange) CloseWrite() error {
+	f := e.closeWrite.Load()
+	if f == nil {
+		return errors.New("httpproxy: h2: no tunnel to half-close")
+	}
+	(*f)()
+	return nil
 }
 
 func (e *h2Exchange) Close() error {
@@ -83,22 +96,24 @@ func (e *h2Exchange) Close() error {
 
 // newH2Exchange starts the goroutine that carries one exchange over cc (on
 // which a stream is reserved).
-func newH2Exchange(svc *Service, cc *http.ClientConn, k h2Key, peer *Peer, dial func(context.Context) (net.Conn, error)) *h2Exchange {
+func newH2Exchange(svc *Service, cc *xh2.ClientConn, k h2Key, peer *Peer, dial func(context.Context) (net.Conn, error)) *h2Exchange {
 	a, b := net.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
-	x := &h2Run{svc: svc, cc: cc, k: k, peer: peer, dial: dial, c: b, ctx: ctx}
+	ex := &h2Exchange{Conn: a, cancel: cancel}
+	x := &h2Run{svc: svc, cc: cc, k: k, peer: peer, dial: dial, c: b, ctx: ctx, ex: ex}
 	go x.run()
-	return &h2Exchange{Conn: a, cancel: cancel}
+	return ex
 }
 
 // h2Run is one exchange's goroutine.
 type h2Run struct {
 	svc  *Service
-	cc   *http.ClientConn
+	cc   *xh2.ClientConn
 	k    h2Key
 	peer *Peer
 	dial func(context.Context) (net.Conn, error)
 	c    net.Conn // the goroutine's end of the pipe
+	ex   *h2Exchange
 	ctx  context.Context
 	wbuf []byte
 }
@@ -112,7 +127,7 @@ func (x *h2Run) run() {
 	rd := http1.NewReader(x.c, x.svc.cfg.Limits)
 	var req http1.Request
 	if err := rd.ReadRequest(&req); err != nil {
-		x.cc.Release()
+		release(x.cc)
 		return
 	}
 	var body *trackedBody
@@ -121,8 +136,20 @@ func (x *h2Run) run() {
 	}
 	hreq, err := x.request(&req, body)
 	if err != nil {
-		x.cc.Release()
+		release(x.cc)
 		return
+	}
+	var ws *io.PipeWriter // a WebSocket's bytes to the upstream
+	wsKey := hreq.Header.Get("Sec-Websocket-Key")
+	if req.Upgrade && strings.EqualFold(string(req.Header.Get("Upgrade")), "websocket") && wsKey != "" {
+		// RFC 8441: an HTTP/1.1 WebSocket upgrade goes to an HTTP/2
+		// upstream as an extended CONNECT (the upstream must have
+		// advertised SETTINGS_ENABLE_CONNECT_PROTOCOL).
+		var pr *io.PipeReader
+		pr, ws = io.Pipe()
+		hreq.Method, hreq.Body, hreq.ContentLength = "CONNECT", pr, -1
+		hreq.Header.Del("Sec-Websocket-Key")
+		hreq.Header.Set(":protocol", "websocket")
 	}
 	cc := x.cc
 	var resp *http.Response
@@ -141,7 +168,41 @@ func (x *h2Run) run() {
 		return // the pipeline reads a close before any response
 	}
 	defer resp.Body.Close()
+	if ws != nil {
+		defer ws.Close()
+		if resp.StatusCode == 200 {
+			x.tunnel(resp, wsKey, rd.Detach(), ws)
+			return
+		}
+	}
 	x.relay(hreq, resp)
+}
+
+// tunnel answers the pipeline's WebSocket upgrade with 101 once the
+// upstream accepted the extended CONNECT, and carries the bytes both ways:
+// the pipe's into the request body w (CloseWrite ends it), the response
+// body into the pipe until the upstream ends its side.
+func (x *h2Run) tunnel(resp *http.Response, key string, early []byte, w *io.PipeWriter) {
+	b := append(x.wbuf[:0], "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: "...)
+	b = append(b, webSocketAccept(key)...)
+	b = append(b, "\r\n"...)
+	b = x.fields(b, resp.Header)
+	b = append(b, "\r\n"...)
+	if _, err := x.c.Write(b); err != nil {
+		return
+	}
+	end := func() { w.Close() }
+	x.ex.closeWrite.Store(&end)
+	go func() {
+		if len(early) > 0 {
+			if _, err := w.Write(early); err != nil {
+				return
+			}
+		}
+		io.Copy(w, x.c)
+		w.Close()
+	}()
+	io.Copy(x.c, resp.Body)
 }
 
 // unprocessed reports whether a RoundTrip error says the upstream did not
@@ -232,6 +293,11 @@ func (x *h2Run) head(dst []byte, code int, h http.Header) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, http.StatusText(code)...)
 	dst = append(dst, "\r\n"...)
+	return x.fields(dst, h)
+}
+
+// fields appends h's fields but those the HTTP/1.1 framing owns.
+func (x *h2Run) fields(dst []byte, h http.Header) []byte {
 	for name, vv := range h {
 		switch name {
 		case "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Trailer":

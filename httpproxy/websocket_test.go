@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // wsOrigin is an HTTP/1.1 upstream that accepts WebSocket upgrades (the
@@ -79,5 +80,37 @@ func TestWebSocketOverH2(t *testing.T) {
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	if resp, err := c.Transport.RoundTrip(req); err != nil || resp.StatusCode != 403 {
 		t.Fatalf("refused upgrade: %v, %v, want 403", resp, err)
+	}
+}
+
+// A WebSocket to an HTTP/2 upstream goes as an extended CONNECT: an
+// HTTP/1.1 client's upgrade through one sluice whose upstream is a second
+// sluice over h2c (which advertises extended CONNECT), and on from there
+// to an HTTP/1.1 WebSocket origin. The client's own key is answered.
+func TestWebSocketToH2Upstream(t *testing.T) {
+	o := wsOrigin(t)
+	inner := startService(t, static{&Peer{Addr: o.addr}}, Config{H2C: true})
+	outer := startService(t, static{&Peer{Addr: inner.addr, Protocol: H2C}}, Config{})
+	c := dialProxy(t, outer.addr)
+	c.c.SetDeadline(time.Now().Add(safety))
+	const key = "dGhlIHNhbXBsZSBub25jZQ=="
+	c.send("GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	resp, err := http.ReadResponse(c.r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != webSocketAccept(key) || !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
+		t.Fatalf("upgrade through an h2 upstream: %d %v; logged %v", resp.StatusCode, resp.Header, outer.request(t))
+	}
+	got := make([]byte, 3)
+	if _, err := io.ReadFull(c.r, got); err != nil || string(got) != "ws:" {
+		t.Fatalf("first bytes: %q, %v", got, err)
+	}
+	for _, msg := range []string{"hello", "again"} {
+		c.send(msg)
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(c.r, got); err != nil || string(got) != msg {
+			t.Fatalf("echo of %q: %q, %v", msg, got, err)
+		}
 	}
 }
