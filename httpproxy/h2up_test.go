@@ -3,6 +3,7 @@ package httpproxy
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	xh2 "golang.org/x/net/http2"
 
 	"github.com/sluice-proxy/sluice/internal/testcert"
 	"github.com/sluice-proxy/sluice/transport"
@@ -178,5 +182,60 @@ func TestH2UpstreamTLS(t *testing.T) {
 	}
 	if m := h.request(t); m["kind"] != "upstream_tls" {
 		t.Fatalf("logged kind %q, want upstream_tls", m["kind"])
+	}
+}
+
+// A request on a stream the upstream's GOAWAY left unprocessed (above its
+// last stream ID) goes again on a new connection: the first connection
+// answers every stream with GOAWAY(last stream 0), the next ones serve.
+func TestH2UpstreamGoAwayRetried(t *testing.T) {
+	var conns atomic.Int32
+	addr := rawOrigin(t, func(c net.Conn) {
+		if conns.Add(1) > 1 {
+			(&xh2.Server{}).ServeConn(c, &xh2.ServeConnOpts{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(w, "served %s", r.URL.Path)
+			})})
+			return
+		}
+		goAwayFirst(c)
+	})
+	h := startService(t, static{&Peer{Addr: addr, Protocol: H2C}}, Config{MaxRetries: -1})
+	c := dialProxy(t, h.addr)
+	c.send("GET /again HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, body := c.response("GET"); resp.StatusCode != 200 || body != "served /again" {
+		t.Fatalf("after a GOAWAY below the stream: %d %q", resp.StatusCode, body)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d upstream connections, want 2", n)
+	}
+}
+
+// goAwayFirst speaks just enough HTTP/2 to refuse every stream: the
+// preface and SETTINGS, then GOAWAY(last stream 0) at the first HEADERS.
+func goAwayFirst(c net.Conn) {
+	defer c.Close()
+	preface := make([]byte, len(xh2.ClientPreface))
+	if _, err := io.ReadFull(c, preface); err != nil {
+		return
+	}
+	fr := xh2.NewFramer(c, c)
+	fr.WriteSettings()
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		switch f := f.(type) {
+		case *xh2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		case *xh2.HeadersFrame:
+			fr.WriteGoAway(0, xh2.ErrCodeNo, nil)
+			// Let the client read it before the close.
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			io.Copy(io.Discard, c)
+			return
+		}
 	}
 }
