@@ -158,9 +158,7 @@ func (s *Service) serveConn(ctx context.Context, c net.Conn, d *vstream.Digest) 
 	hc := s.newConn(c, d)
 	defer s.freeConn(hc)
 	defer c.Close()
-	if !s.track(hc) {
-		return
-	}
+	s.track(hc)
 	defer s.untrack(hc)
 	if _, stream := c.(*streamConn); s.m != nil && !stream { // an h2 stream's connection is counted once, by ServeH2
 		s.m.connOpened()
@@ -257,7 +255,7 @@ func (hc *h1conn) readRequest(ctx context.Context, first bool) bool {
 		hc.in.got, hc.in.headBound = true, true
 		hc.in.rd.extend(time.Now(), hc.c.SetReadDeadline, to.HeaderRead)
 	} else {
-		if s.draining.Load() {
+		if s.draining.Load() && !first {
 			return false
 		}
 		hc.in.state.Store(readIdle)
@@ -267,7 +265,7 @@ func (hc *h1conn) readRequest(ctx context.Context, first bool) bool {
 			// hc.clock is when the last request ended: recent enough.
 			hc.in.rd.extend(hc.clock, hc.c.SetReadDeadline, to.Idle)
 		}
-		if s.draining.Load() { // Shutdown may have looked before the state was idle
+		if s.draining.Load() && !first { // Shutdown may have looked before the state was idle
 			return false
 		}
 	}

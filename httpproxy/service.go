@@ -286,6 +286,10 @@ func (s *Service) ServeStream(ctx context.Context, st net.Conn) {
 	s.serveConn(ctx, st, vstream.NewDigest(s.cfg.Name, st))
 }
 
+// StopAccepting stops accepting on every listener and returns once no
+// accept loop runs; open connections go on until Shutdown.
+func (s *Service) StopAccepting() { s.shell.StopAccepting() }
+
 // Shutdown stops accepting, closes connections idle between requests,
 // lets requests in flight finish (their responses say Connection: close),
 // and waits for every connection to end. When ctx ends first, the
@@ -334,15 +338,13 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// track registers c; it reports false when the Service is draining.
-func (s *Service) track(c *h1conn) bool {
+// track registers c, draining or not: a connection the listener accepted
+// as Shutdown began (or, on a reload, as its successor took the socket
+// over) is served its first request rather than refused.
+func (s *Service) track(c *h1conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.draining.Load() {
-		return false
-	}
 	s.conns[c] = struct{}{}
-	return true
 }
 
 func (s *Service) untrack(c *h1conn) {

@@ -81,6 +81,7 @@ type Shell struct {
 
 	mu       sync.Mutex
 	draining bool
+	stopped  bool // StopAccepting ran: no listener is served any more
 	// servers stay registered after Serve returns: their handlers may
 	// still be running, and Shutdown waits for them.
 	servers map[*transport.Server]struct{}
@@ -122,7 +123,7 @@ func (s *Shell) Serve(ctx context.Context, ln net.Listener) error {
 		srv.AwaitingProxy = func(peer netip.AddrPort) bool { return pin.Trusts(peer.Addr()) }
 	}
 	s.mu.Lock()
-	if s.draining {
+	if s.draining || s.stopped {
 		s.mu.Unlock()
 		ln.Close()
 		return nil
@@ -184,6 +185,23 @@ func (s *Shell) Draining() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.draining
+}
+
+// StopAccepting stops accepting on every listener (closing them) and
+// returns once no accept loop runs; the connections in hand go on, for
+// Shutdown to drain. A reload stops the services it replaces this way
+// before their successors, which took their sockets over, start.
+func (s *Shell) StopAccepting() {
+	s.mu.Lock()
+	s.stopped = true
+	servers := make([]*transport.Server, 0, len(s.servers))
+	for srv := range s.servers {
+		servers = append(servers, srv)
+	}
+	s.mu.Unlock()
+	for _, srv := range servers {
+		srv.StopAccepting()
+	}
 }
 
 // Shutdown stops accepting on every listener and waits for the

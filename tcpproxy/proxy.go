@@ -245,6 +245,10 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	return p.shell.Serve(ctx, ln)
 }
 
+// StopAccepting stops accepting on every listener and returns once no
+// accept loop runs; open connections go on until Shutdown.
+func (p *Proxy) StopAccepting() { p.shell.StopAccepting() }
+
 // Shutdown stops accepting on every listener and waits for open
 // connections to finish. When ctx ends first, the connections still open are
 // closed, and Shutdown returns ctx's error once their handlers have returned.

@@ -70,6 +70,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	serving   bool
+	loopDone  chan struct{} // closed when the accept loop has returned
 	stopping  bool          // Shutdown called or Serve's context ended
 	stopped   chan struct{} // closed when stopping is set
 	conns     int
@@ -106,10 +107,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	hctx, cancel := context.WithCancel(ctx)
 	s.cancelAll = cancel
+	s.loopDone = make(chan struct{})
 	s.mu.Unlock()
 
 	stopWatching := context.AfterFunc(ctx, s.stop)
 	defer stopWatching()
+	defer close(s.loopDone)
 	return s.acceptLoop(hctx)
 }
 
@@ -217,15 +220,13 @@ func (s *Server) wait(d time.Duration) bool {
 	}
 }
 
-// startConn counts c and starts its goroutine, unless the server is
-// stopping, in which case c is closed.
+// startConn counts c and starts its goroutine. A connection accepted as
+// the server stops is served too: the kernel has completed its handshake,
+// so closing it would refuse a client the listener had taken (on a reload,
+// the successor's socket is the same one). Shutdown waits for the accept
+// loop to end before it counts what is left to drain.
 func (s *Server) startConn(ctx context.Context, c net.Conn, at time.Time) {
 	s.mu.Lock()
-	if s.stopping {
-		s.mu.Unlock()
-		c.Close()
-		return
-	}
 	s.conns++
 	s.mu.Unlock()
 	if j := (connJob{ctx, c, at}); !s.workers.hand(j) {
@@ -337,6 +338,14 @@ func onceRelease(rel func()) func() {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.stopLocked()
+	if loop := s.loopDone; loop != nil {
+		s.mu.Unlock()
+		select {
+		case <-loop:
+		case <-ctx.Done():
+		}
+		s.mu.Lock()
+	}
 	if s.conns == 0 {
 		s.mu.Unlock()
 		s.cancelHandlers() // none left: this only frees the context
@@ -354,6 +363,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.cancelHandlers()
 		return ctx.Err()
+	}
+}
+
+// StopAccepting stops accepting (closing the Listener) and returns once
+// the accept loop has ended, leaving the connections in hand running:
+// Shutdown then drains them. A reload calls it on a listener whose socket a
+// successor has taken over, so that from then on only the successor
+// accepts.
+func (s *Server) StopAccepting() {
+	s.mu.Lock()
+	s.stopLocked()
+	loop := s.loopDone
+	s.mu.Unlock()
+	if loop != nil {
+		<-loop
 	}
 }
 

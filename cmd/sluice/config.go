@@ -184,7 +184,12 @@ func loadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return parseConfig(path, data)
+	cfg, err := parseConfig(path, data)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Path = path
+	return cfg, nil
 }
 
 var (
@@ -254,7 +259,12 @@ func parseConfig(name string, data []byte) (*Config, error) {
 		return nil, &ConfigError{File: name, Msg: err.Error()}
 	}
 	v := &validator{file: name, root: &root}
-	return v.config(&fc)
+	cfg, err := v.config(&fc)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Hash = configHash(data)
+	return cfg, nil
 }
 
 // validator turns a fileConfig into a Config, naming the key and line of

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"os"
@@ -128,12 +129,12 @@ func (a *app) tlsTerm(name string, c *TLSConfig) (*shell.TLS, *transport.TLSServ
 	return &shell.TLS{Server: srv, HandshakeTimeout: c.HandshakeTimeout, Metrics: a.tlsMetrics}, srv, nil
 }
 
-// watchTLS re-reads srv's files whenever they change, until shutdown.
-func (a *app) watchTLS(name string, srv *transport.TLSServer) {
+// watchTLS re-reads srv's files whenever they change, until ctx ends.
+func (a *app) watchTLS(ctx context.Context, name string, srv *transport.TLSServer) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		srv.Watch(a.healthCtx.Done(), 5*time.Second, func(err error) {
+		srv.Watch(ctx.Done(), 5*time.Second, func(err error) {
 			a.tlsMetrics.Certificates(name, srv, err)
 			if err != nil {
 				a.log.Error("TLS files changed but could not be loaded; keeping the previous ones", "service", name, "error", err)

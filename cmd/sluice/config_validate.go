@@ -27,6 +27,9 @@ type Config struct {
 	TCP       []*TCPConfig
 	UDP       []*UDPConfig
 	HTTP      []*HTTPConfig
+	// Path is the file the config came from ("" for the demo's); Hash
+	// names its contents (sluice_config_info).
+	Path, Hash string
 }
 
 // UDPConfig is one UDP forwarding service.

@@ -86,23 +86,28 @@ func (f *connFilters) reload() error {
 	return f.cidr.Set(allow, deny)
 }
 
-// listenAll binds every address with the socket options of sc; on error it
-// closes what it bound. kind and name label the error ("tcp web: listen ...").
-func listenAll(kind, name string, addrs []Addr, sc *SocketConfig) ([]net.Listener, error) {
+// listenAll binds every address with the socket options of sc (or, during
+// a reload, takes over the running service's socket for it); on error it
+// closes what it bound. kind and name label the error ("tcp web: listen
+// ...").
+func (a *app) listenAll(kind, name string, addrs []Addr, sc *SocketConfig) ([]net.Listener, error) {
 	var ls []net.Listener
 	for _, addr := range addrs {
-		lc := &transport.ListenConfig{
-			Network:        addr.Network,
-			Address:        addr.Address,
-			ReusePort:      sc.ReusePort,
-			DisableNoDelay: !sc.NoDelay,
-			KeepAlive:      sc.KeepAlive,
-			FastOpen:       sc.FastOpen,
-			Backlog:        sc.Backlog,
-			RecvBuffer:     sc.RecvBuffer,
-			SendBuffer:     sc.SendBuffer,
+		l, err := a.takeOver(kind, name, addr)
+		if err == nil && l == nil {
+			lc := &transport.ListenConfig{
+				Network:        addr.Network,
+				Address:        addr.Address,
+				ReusePort:      sc.ReusePort,
+				DisableNoDelay: !sc.NoDelay,
+				KeepAlive:      sc.KeepAlive,
+				FastOpen:       sc.FastOpen,
+				Backlog:        sc.Backlog,
+				RecvBuffer:     sc.RecvBuffer,
+				SendBuffer:     sc.SendBuffer,
+			}
+			l, err = lc.Listen(context.Background())
 		}
-		l, err := lc.Listen(context.Background())
 		if err != nil {
 			for _, l := range ls {
 				l.Close()

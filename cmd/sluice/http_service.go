@@ -20,6 +20,7 @@ type httpService struct {
 	filters   connFilters
 	listeners []net.Listener
 	tls       *transport.TLSServer // nil without tls:
+	life                           // health checks and file watches, until shutdown
 	// balancers are the service's and its routes' own, for health checks.
 	balancers []*lb.Balancer
 }
@@ -27,7 +28,7 @@ type httpService struct {
 // newHTTPService builds hc's balancers, router, filters and Service, and
 // binds its listeners.
 func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
-	s := &httpService{cfg: hc}
+	s := &httpService{cfg: hc, life: newLife()}
 	var fallback *httpRoute
 	if len(hc.Upstreams) > 0 {
 		up, err := s.upstreams(a, "", hc.Upstreams, hc.Balance)
@@ -82,7 +83,7 @@ func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http %s: %w", hc.Name, err)
 	}
-	if s.listeners, err = listenAll("http", hc.Name, hc.Listen, &hc.SocketConfig); err != nil {
+	if s.listeners, err = a.listenAll("http", hc.Name, hc.Listen, &hc.SocketConfig); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -131,7 +132,7 @@ func (s *httpService) upstreams(a *app, route string, list []Upstream, balance s
 // serve starts accepting on every listener and the health checks.
 func (s *httpService) serve(a *app) {
 	if s.tls != nil {
-		a.watchTLS(s.cfg.Name, s.tls)
+		a.watchTLS(s.ctx, s.cfg.Name, s.tls)
 	}
 	for _, l := range s.listeners {
 		a.wg.Add(1)
@@ -141,7 +142,7 @@ func (s *httpService) serve(a *app) {
 		hc := lb.HealthCheck{Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall} // lb's default probe: host:port or unix:/path
 		for _, bal := range s.balancers {
 			a.wg.Add(1)
-			go runHealthChecks(a, bal, hc)
+			go runHealthChecks(s.ctx, a, bal, hc)
 		}
 	}
 }
@@ -155,9 +156,9 @@ func (s *httpService) serveListener(a *app, l net.Listener) {
 	}
 }
 
-func runHealthChecks(a *app, bal *lb.Balancer, hc lb.HealthCheck) {
+func runHealthChecks(ctx context.Context, a *app, bal *lb.Balancer, hc lb.HealthCheck) {
 	defer a.wg.Done()
-	bal.RunHealthChecks(a.healthCtx, hc)
+	bal.RunHealthChecks(ctx, hc)
 }
 
 // reload re-reads the CIDR files and the TLS files; on error the old

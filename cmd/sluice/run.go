@@ -46,9 +46,12 @@ type app struct {
 	metricsL net.Listener
 	metricsS *http.Server
 
-	healthCtx    context.Context
-	healthCancel context.CancelFunc
-	wg           sync.WaitGroup
+	wg sync.WaitGroup
+
+	mu       sync.Mutex                // guards services against the admin handlers
+	inherit  map[string]net.Listener   // during a reload: the listeners the new services take over
+	reloads  chan chan error           // POST /-/reload asks the run loop
+	reloadM  *reloadMetrics
 }
 
 // sharedPoller returns the process's fdpoll.Poller, starting it on first
@@ -91,6 +94,10 @@ func start(cfg *Config, logw io.Writer) (_ *app, err error) {
 	if a.tlsMetrics, err = shell.NewMetrics(a.reg); err != nil {
 		return nil, err
 	}
+	if a.reloadM, err = newReloadMetrics(a.reg); err != nil {
+		return nil, err
+	}
+	a.reloads = make(chan chan error)
 	a.httpPool = httpproxy.NewPool(httpproxy.PoolConfig{})
 	defer func() {
 		if err != nil {
@@ -126,12 +133,13 @@ func start(cfg *Config, logw io.Writer) (_ *app, err error) {
 		a.metricsL = l
 		mux := http.NewServeMux()
 		mux.Handle(cfg.Metrics.Path, promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+		a.adminRoutes(mux)
 		a.metricsS = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
-	a.healthCtx, a.healthCancel = context.WithCancel(context.Background())
 	for _, s := range a.services {
 		s.serve(a)
 	}
+	a.reloadM.loaded(cfg)
 	if a.metricsS != nil {
 		a.wg.Add(1)
 		go a.serveMetrics()
@@ -169,7 +177,7 @@ func (a *app) shutdown(grace time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, s := range a.services {
+	for _, s := range a.currentServices() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -183,26 +191,11 @@ func (a *app) shutdown(grace time.Duration) {
 	if a.poller != nil {
 		a.poller.Close()
 	}
-	a.healthCancel()
 	if a.metricsS != nil {
 		a.metricsS.Close()
 	}
 	a.wg.Wait()
 	a.log.Info("stopped")
-}
-
-// reload re-reads the filters' CIDR files and the TLS files.
-func (a *app) reload() {
-	for _, s := range a.services {
-		if s.kind() == "udp" {
-			continue // no filter files
-		}
-		if err := s.reload(a); err != nil {
-			a.log.Error("reload failed; keeping the previous files", "service", s.name(), "error", err)
-			continue
-		}
-		a.log.Info("filters and TLS files reloaded", "service", s.name())
-	}
 }
 
 // httpHealthChanged records a health flip of an http: service's upstream.
@@ -235,7 +228,9 @@ func run(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready func(
 	for {
 		select {
 		case <-hup:
-			a.reload()
+			a.reloadFile(cfg.Path)
+		case reply := <-a.reloads:
+			reply <- a.reloadFile(cfg.Path)
 		case <-ctx.Done():
 			a.shutdown(cfg.Grace)
 			return nil

@@ -23,6 +23,29 @@ type service interface {
 	reload(a *app) error
 	// close releases what building it bound, when start fails.
 	close()
+	// stopAccepting stops its accept loops (a reload, before the services
+	// that took its sockets over start); shutdown then drains.
+	stopAccepting()
+	// config is the service's validated config (compared on reload: an
+	// equal one keeps the running service as it is).
+	config() any
+	// sockets maps each configured listen address (as the config gave it)
+	// to its stream listener, which a reload hands on to the service that
+	// replaces it.
+	sockets() map[string]net.Listener
+}
+
+// life bounds what a service runs beside its listeners (health checks,
+// TLS file watches): it ends when the service shuts down, so a service a
+// reload replaced stops probing.
+type life struct {
+	ctx context.Context
+	end context.CancelFunc
+}
+
+func newLife() life {
+	ctx, cancel := context.WithCancel(context.Background())
+	return life{ctx, cancel}
 }
 
 var (
@@ -34,14 +57,20 @@ var (
 func (s *tcpService) kind() string                       { return "tcp" }
 func (s *tcpService) name() string                       { return s.cfg.Name }
 func (s *tcpService) addrs() []net.Addr                  { return listenerAddrs(s.listeners) }
-func (s *tcpService) shutdown(ctx context.Context) error { return s.proxy.Shutdown(ctx) }
-func (s *tcpService) close()                             { closeListeners(s.listeners) }
+func (s *tcpService) shutdown(ctx context.Context) error { defer s.end(); return s.proxy.Shutdown(ctx) }
+func (s *tcpService) close()                             { s.end(); closeListeners(s.listeners) }
+func (s *tcpService) stopAccepting()                     { s.proxy.StopAccepting() }
+func (s *tcpService) config() any                        { return s.cfg }
+func (s *tcpService) sockets() map[string]net.Listener   { return socketsOf(s.cfg.Listen, s.listeners) }
 
 func (s *httpService) kind() string                       { return "http" }
 func (s *httpService) name() string                       { return s.cfg.Name }
 func (s *httpService) addrs() []net.Addr                  { return listenerAddrs(s.listeners) }
-func (s *httpService) shutdown(ctx context.Context) error { return s.svc.Shutdown(ctx) }
-func (s *httpService) close()                             { closeListeners(s.listeners) }
+func (s *httpService) shutdown(ctx context.Context) error { defer s.end(); return s.svc.Shutdown(ctx) }
+func (s *httpService) close()                             { s.end(); closeListeners(s.listeners) }
+func (s *httpService) stopAccepting()                     { s.svc.StopAccepting() }
+func (s *httpService) config() any                        { return s.cfg }
+func (s *httpService) sockets() map[string]net.Listener   { return socketsOf(s.cfg.Listen, s.listeners) }
 
 func (s *udpService) kind() string                       { return "udp" }
 func (s *udpService) name() string                       { return s.cfg.Name }
@@ -49,6 +78,19 @@ func (s *udpService) reload(*app) error                  { return nil }
 func (s *udpService) addrs() []net.Addr                  { return s.proxy.Addrs() }
 func (s *udpService) shutdown(ctx context.Context) error { return s.proxy.Shutdown(ctx) }
 func (s *udpService) close()                             { s.proxy.Shutdown(context.Background()) }
+func (s *udpService) stopAccepting()                     {}
+func (s *udpService) config() any                        { return s.cfg }
+func (s *udpService) sockets() map[string]net.Listener   { return nil }
+
+// socketsOf pairs configured addresses with the listeners bound for them
+// (listenAll keeps their order).
+func socketsOf(addrs []Addr, ls []net.Listener) map[string]net.Listener {
+	m := make(map[string]net.Listener, len(ls))
+	for i, l := range ls {
+		m[addrs[i].String()] = l
+	}
+	return m
+}
 
 func listenerAddrs(ls []net.Listener) []net.Addr {
 	out := make([]net.Addr, 0, len(ls))
@@ -67,7 +109,7 @@ func closeListeners(ls []net.Listener) {
 // addrOf returns where the i-th service of kind ("tcp", "udp", "http")
 // listens first, or "" when there is no such service.
 func (a *app) addrOf(kind string, i int) string {
-	for _, s := range a.services {
+	for _, s := range a.currentServices() {
 		if s.kind() != kind {
 			continue
 		}

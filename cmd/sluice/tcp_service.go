@@ -25,12 +25,13 @@ type tcpService struct {
 	filters   connFilters
 	listeners []net.Listener
 	tls       *transport.TLSServer // nil without tls:
+	life                           // health checks and file watches, until shutdown
 }
 
 // newTCPService builds the balancer, filters and proxy of tc and binds its
 // listeners.
 func newTCPService(tc *TCPConfig, a *app) (*tcpService, error) {
-	s := &tcpService{cfg: tc}
+	s := &tcpService{cfg: tc, life: newLife()}
 	var err error
 	if len(tc.Upstreams) > 0 {
 		if s.bal, err = s.balancer(tc.Upstreams, tc.Balance); err != nil {
@@ -89,7 +90,7 @@ func newTCPService(tc *TCPConfig, a *app) (*tcpService, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.listeners, err = listenAll("tcp", tc.Name, tc.Listen, &tc.SocketConfig); err != nil {
+	if s.listeners, err = a.listenAll("tcp", tc.Name, tc.Listen, &tc.SocketConfig); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -126,7 +127,7 @@ func (s *tcpService) reload(a *app) error {
 // vstream.Listener, exactly as sockets do.
 func (s *tcpService) serve(a *app) {
 	if s.tls != nil {
-		a.watchTLS(s.cfg.Name, s.tls)
+		a.watchTLS(s.ctx, s.cfg.Name, s.tls)
 	}
 	for _, raw := range s.listeners {
 		var l net.Listener = raw
@@ -165,7 +166,7 @@ func (s *tcpService) serve(a *app) {
 			go func() {
 				defer a.wg.Done()
 				// lb's default probe: a connect to host:port or unix:/path.
-				bal.RunHealthChecks(a.healthCtx, lb.HealthCheck{Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall})
+				bal.RunHealthChecks(s.ctx, lb.HealthCheck{Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall})
 			}()
 		}
 	}

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/promtest"
+)
+
+// greeter is a TCP upstream that writes name and a newline, then echoes.
+func greeter(t *testing.T, name string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				fmt.Fprintln(c, name)
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// runFile runs the config in path as `sluice run -c path` does.
+func runFile(t *testing.T, path string) *app {
+	t.Helper()
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *app, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, io.Discard, io.Discard, func(a *app) { ready <- a }) }()
+	var a *app
+	select {
+	case a = <-ready:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return a
+}
+
+// postReload asks the admin listener to reload and returns its answer.
+func postReload(t *testing.T, admin string) (int, string) {
+	t.Helper()
+	resp, err := http.Post("http://"+admin+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestReloadUnderLoad: five reloads that swap an http service's upstream
+// and a tcp service's, under continuous keep-alive HTTP requests and a
+// loop of new TCP connections: no request fails and no connection is
+// refused or reset; after each reload new requests reach the new
+// upstream; a TCP connection opened before the reloads keeps its upstream
+// throughout; the unchanged udp service keeps forwarding. An invalid config
+// and a port clash are refused with the error, and the running config
+// stays.
+func TestReloadUnderLoad(t *testing.T) {
+	httpUps := []string{origin(t, "A").Listener.Addr().String(), origin(t, "B").Listener.Addr().String()}
+	tcpUps := []string{greeter(t, "one"), greeter(t, "two")}
+	udpUp := udpEchoServer(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sluice.yaml")
+	conf := func(i int) string {
+		return fmt.Sprintf(`log: {level: error}
+metrics: {listen: "127.0.0.1:0"}
+shutdown: {grace: 60s}
+tcp:
+  - name: fw
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %q}]
+udp:
+  - name: dns
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %q}]
+http:
+  - name: web
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %q}]
+`, tcpUps[i%2], udpUp, httpUps[i%2])
+	}
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(conf(0))
+	a := runFile(t, path)
+	webAddr, fwAddr, dnsAddr := a.addrOf("http", 0), a.addrOf("tcp", 0), a.addrOf("udp", 0)
+	admin := a.metricsL.Addr().String()
+
+	// A connection opened before any reload, kept throughout.
+	long, err := net.Dial("tcp", fwAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer long.Close()
+	longR := bufio.NewReader(long)
+	long.SetDeadline(time.Now().Add(hangGuard))
+	if l, _ := longR.ReadString('\n'); l != "one\n" {
+		t.Fatalf("long-lived connection greeted %q", l)
+	}
+
+	// The load: keep-alive HTTP requests and new TCP connections, each
+	// failure recorded.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var httpOK, tcpOK atomic.Int64
+	var failures sync.Map
+	fail := func(what string, err error) { failures.Store(fmt.Sprintf("%s: %v", what, err), true) }
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: hangGuard}
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get("http://" + webAddr + "/")
+				if err != nil {
+					fail("http", err)
+					continue
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 {
+					fail("http", fmt.Errorf("%d %q %v", resp.StatusCode, b, err))
+					continue
+				}
+				httpOK.Add(1)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c, err := net.Dial("tcp", fwAddr)
+			if err != nil {
+				fail("tcp dial", err)
+				continue
+			}
+			c.SetDeadline(time.Now().Add(hangGuard))
+			r := bufio.NewReader(c)
+			if _, err := r.ReadString('\n'); err != nil {
+				fail("tcp greeting", err)
+			} else if _, err := c.Write([]byte("ping\n")); err != nil {
+				fail("tcp write", err)
+			} else if l, err := r.ReadString('\n'); err != nil || l != "ping\n" {
+				fail("tcp echo", fmt.Errorf("%q %v", l, err))
+			} else {
+				tcpOK.Add(1)
+			}
+			c.Close()
+		}
+	}()
+
+	for i := 1; i <= 5; i++ {
+		write(conf(i))
+		if code, body := postReload(t, admin); code != 200 {
+			t.Fatalf("reload %d: %d %q", i, code, body)
+		}
+		want := []string{"A", "B"}[i%2]
+		if _, body := get(t, &http.Client{Transport: &http.Transport{}}, webAddr, "x", "/"); !strings.HasPrefix(body, want+" ") {
+			t.Fatalf("after reload %d a new connection got %q, want upstream %s", i, body, want)
+		}
+		c := rawRequest(t, fwAddr, "")
+		if l, _ := bufio.NewReader(c).ReadString('\n'); l != []string{"one\n", "two\n"}[i%2] {
+			t.Fatalf("after reload %d a new TCP connection was greeted %q", i, l)
+		}
+		c.Close()
+		// The long-lived connection still talks to its first upstream.
+		fmt.Fprintf(long, "msg %d\n", i)
+		if l, err := longR.ReadString('\n'); err != nil || l != fmt.Sprintf("msg %d\n", i) {
+			t.Fatalf("long-lived connection after reload %d: %q %v", i, l, err)
+		}
+		udpExchange(t, dnsAddr, fmt.Sprintf("udp %d", i))
+	}
+
+	// Refused: a config that does not validate, and one whose new
+	// listener's port is taken. The running config stays.
+	write("tcp: [{name: broken}]\n")
+	if code, body := postReload(t, admin); code != http.StatusUnprocessableEntity || !strings.Contains(body, "tcp[0]") {
+		t.Fatalf("invalid config: %d %q", code, body)
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	write(conf(5) + fmt.Sprintf("  - name: clash\n    listen: [%q]\n    upstreams: [{addr: %q}]\n", taken.Addr().String(), httpUps[0]))
+	if code, body := postReload(t, admin); code != http.StatusUnprocessableEntity || !strings.Contains(body, "address already in use") {
+		t.Fatalf("port clash: %d %q", code, body)
+	}
+	if _, body := get(t, &http.Client{Transport: &http.Transport{}}, webAddr, "x", "/"); !strings.HasPrefix(body, "B ") {
+		t.Fatalf("after the refused reloads: %q, want the running config's upstream B", body)
+	}
+	close(stop)
+	wg.Wait()
+	failures.Range(func(k, _ any) bool {
+		t.Errorf("under load: %s", k)
+		return true
+	})
+	if httpOK.Load() == 0 || tcpOK.Load() == 0 {
+		t.Errorf("the load made %d HTTP requests and %d TCP exchanges", httpOK.Load(), tcpOK.Load())
+	}
+	for result, want := range map[string]float64{"ok": 5, "invalid": 1, "failed": 1} {
+		if v := promtest.Sum(t, a.reg, "sluice_reloads_total", "result", result); v != want {
+			t.Errorf("sluice_reloads_total{result=%s} = %v, want %v", result, v, want)
+		}
+	}
+}
+
+// udpEchoServer is a UDP echo upstream on 127.0.0.1:0.
+func udpEchoServer(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go serveUDPEcho(pc, &wg)
+	t.Cleanup(func() { pc.Close(); wg.Wait() })
+	return pc.LocalAddr().String()
+}
+
+// udpExchange sends msg through the UDP service at addr and waits for its
+// echo (resending, since a datagram may be lost: it is UDP).
+func udpExchange(t *testing.T, addr, msg string) {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 64)
+	for try := 0; try < 20; try++ {
+		c.Write([]byte(msg))
+		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		if n, err := c.Read(buf); err == nil && string(buf[:n]) == msg {
+			return
+		}
+	}
+	t.Fatalf("no echo of %q through the udp service", msg)
+}
