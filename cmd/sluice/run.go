@@ -48,10 +48,10 @@ type app struct {
 
 	wg sync.WaitGroup
 
-	mu       sync.Mutex                // guards services against the admin handlers
-	inherit  map[string]net.Listener   // during a reload: the listeners the new services take over
-	reloads  chan chan error           // POST /-/reload asks the run loop
-	reloadM  *reloadMetrics
+	mu      sync.Mutex              // guards services against the admin handlers
+	inherit map[string]net.Listener // during a reload: the listeners the new services take over
+	reloads chan chan error         // POST /-/reload asks the run loop
+	reloadM *reloadMetrics
 }
 
 // sharedPoller returns the process's fdpoll.Poller, starting it on first
