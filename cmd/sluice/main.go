@@ -8,8 +8,9 @@
 //	sluice version                 print the version
 //
 // SIGINT and SIGTERM stop accepting, drain open connections for the grace
-// period (shutdown.grace, default 30s), then exit 0. SIGHUP reloads the
-// filters' CIDR files.
+// period (shutdown.grace, default 30s), then exit 0. SIGHUP (or POST
+// /-/reload on the metrics listener) reloads the config file without
+// refusing a connection; an invalid one changes nothing.
 package main
 
 import (
