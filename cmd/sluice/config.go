@@ -19,12 +19,13 @@ import (
 // enumerations stay strings here; validate turns them into typed values and
 // reports any fault with the key's path and line.
 type fileConfig struct {
-	Metrics  *metricsSection `yaml:"metrics"`
-	Log      logSection      `yaml:"log"`
-	Shutdown shutdownSection `yaml:"shutdown"`
-	TCP      []tcpSection    `yaml:"tcp"`
-	UDP      []udpSection    `yaml:"udp"`
-	HTTP     []httpSection   `yaml:"http"`
+	Metrics   *metricsSection  `yaml:"metrics"`
+	Log       logSection       `yaml:"log"`
+	Shutdown  shutdownSection  `yaml:"shutdown"`
+	Lifecycle lifecycleSection `yaml:"lifecycle"`
+	TCP       []tcpSection     `yaml:"tcp"`
+	UDP       []udpSection     `yaml:"udp"`
+	HTTP      []httpSection    `yaml:"http"`
 }
 
 type udpSection struct {
@@ -64,6 +65,10 @@ type logSection struct {
 
 type shutdownSection struct {
 	Grace string `yaml:"grace"`
+}
+
+type lifecycleSection struct {
+	UpgradeSocket string `yaml:"upgrade_socket"`
 }
 
 type tcpSection struct {

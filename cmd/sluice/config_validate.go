@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,9 @@ type Config struct {
 	TCP       []*TCPConfig
 	UDP       []*UDPConfig
 	HTTP      []*HTTPConfig
+	// UpgradeSocket is where a running sluice hands its listening sockets
+	// to its successor (lifecycle.upgrade_socket); "" for no upgrades.
+	UpgradeSocket string
 	// Path is the file the config came from ("" for the demo's); Hash
 	// names its contents (sluice_config_info).
 	Path, Hash string
@@ -238,8 +242,16 @@ func (v *validator) process(fc *fileConfig, c *Config) error {
 		c.AccessLog = *fc.Log.AccessLog
 	}
 	var err error
-	c.Grace, err = v.duration([]any{"shutdown", "grace"}, fc.Shutdown.Grace, 30*time.Second)
-	return err
+	if c.Grace, err = v.duration([]any{"shutdown", "grace"}, fc.Shutdown.Grace, 30*time.Second); err != nil {
+		return err
+	}
+	if us := fc.Lifecycle.UpgradeSocket; us != "" {
+		if !filepath.IsAbs(us) || len(us) > 100 {
+			return v.fail([]any{"lifecycle", "upgrade_socket"}, "want an absolute path of at most 100 bytes (a Unix socket), got %q", us)
+		}
+		c.UpgradeSocket = us
+	}
+	return nil
 }
 
 // claims are the service names and listen addresses taken so far.

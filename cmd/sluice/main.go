@@ -1,7 +1,9 @@
 // Command sluice runs sluice's proxies from a YAML file or a command line.
 //
 //	sluice                         run the embedded demo (TCP/UDP echo forwarders, an HTTP load balancer, metrics)
-//	sluice run -c FILE             run the services in FILE
+//	sluice run -c FILE [-upgrade]  run the services in FILE; -upgrade takes the
+//	                               listening sockets of the sluice running at
+//	                               lifecycle.upgrade_socket, which then drains
 //	sluice check -c FILE           validate FILE; exit 1 with the key and line of the first fault
 //	sluice forward LISTEN UPSTREAM [UPSTREAM...]
 //	                               forward TCP from LISTEN to the upstreams (round robin)
@@ -10,7 +12,8 @@
 // SIGINT and SIGTERM stop accepting, drain open connections for the grace
 // period (shutdown.grace, default 30s), then exit 0. SIGHUP (or POST
 // /-/reload on the metrics listener) reloads the config file without
-// refusing a connection; an invalid one changes nothing.
+// refusing a connection; an invalid one changes nothing. SIGUSR2 starts a
+// successor (run ... -upgrade) that takes the listening sockets over.
 package main
 
 import (
@@ -52,7 +55,7 @@ var errUsage = errors.New("usage")
 
 const usage = `usage:
   sluice                                        run the embedded demo
-  sluice run -c FILE                            run the services in FILE
+  sluice run -c FILE [-upgrade]                 run the services in FILE (-upgrade: take over from the running one)
   sluice check -c FILE                          validate FILE
   sluice forward [-udp] [-tls-cert C -tls-key K] LISTEN UPSTREAM [UPSTREAM...]   forward LISTEN to the upstreams
   sluice version                                print the version
@@ -67,6 +70,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs := flag.NewFlagSet("sluice "+args[0], flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		file := fs.String("c", "", "config file (YAML)")
+		upgrade := fs.Bool("upgrade", false, "take the listening sockets of the sluice running at lifecycle.upgrade_socket, then let it drain")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
@@ -81,7 +85,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintf(stdout, "%s: ok (%d tcp, %d udp, %d http services)\n", *file, len(cfg.TCP), len(cfg.UDP), len(cfg.HTTP))
 			return nil
 		}
-		return run(ctx, cfg, stdout, stderr, nil)
+		return runWith(ctx, cfg, stderr, nil, *upgrade)
 	case "forward":
 		return runForward(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":

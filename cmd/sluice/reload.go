@@ -81,6 +81,12 @@ func (a *app) takeOver(kind, name string, addr Addr) (net.Listener, error) {
 			return nil, nil
 		}
 	}
+	return a.dupInherited(old, addr.String())
+}
+
+// dupInherited returns a listener on old's socket (a duplicate descriptor)
+// and forgets old, which only one successor may take.
+func (a *app) dupInherited(old net.Listener, what string) (net.Listener, error) {
 	for k, l := range a.inherit {
 		if l == old {
 			delete(a.inherit, k) // one successor per socket
@@ -88,7 +94,7 @@ func (a *app) takeOver(kind, name string, addr Addr) (net.Listener, error) {
 	}
 	f, ok := old.(interface{ File() (*os.File, error) })
 	if !ok {
-		return nil, fmt.Errorf("cannot take over %s (%T)", addr, old)
+		return nil, fmt.Errorf("cannot take over %s (%T)", what, old)
 	}
 	file, err := f.File()
 	if err != nil {

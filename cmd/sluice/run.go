@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -49,9 +50,10 @@ type app struct {
 	wg sync.WaitGroup
 
 	mu      sync.Mutex              // guards services against the admin handlers
-	inherit map[string]net.Listener // during a reload: the listeners the new services take over
+	inherit map[string]net.Listener // during a reload or an upgrade: the listeners the new services take over
 	reloads chan chan error         // POST /-/reload asks the run loop
-	reloadM *reloadMetrics
+	reloadM  *reloadMetrics
+	upgrades *upgrader // the upgrade socket's side; nil without lifecycle.upgrade_socket
 }
 
 // sharedPoller returns the process's fdpoll.Poller, starting it on first
@@ -79,8 +81,14 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 
 // start builds every service and binds every listener. Nothing is served
 // until all of them are bound; on any error everything bound is closed.
-func start(cfg *Config, logw io.Writer) (_ *app, err error) {
+// inherited, when set, are listening sockets a running sluice handed over
+// (an upgrade), by name; start takes those its services and metrics need.
+func start(cfg *Config, logw io.Writer, inherited map[string]net.Listener) (_ *app, err error) {
 	a := &app{cfg: cfg, log: newLogger(cfg, logw), reg: prometheus.NewRegistry()}
+	if inherited != nil {
+		a.inherit = maps.Clone(inherited)
+		defer func() { a.inherit = nil }()
+	}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if a.metrics, err = tcpproxy.NewMetrics(a.reg); err != nil {
 		return nil, err
@@ -126,7 +134,12 @@ func start(cfg *Config, logw io.Writer) (_ *app, err error) {
 		a.services = append(a.services, s)
 	}
 	if cfg.Metrics != nil {
-		l, err := net.Listen("tcp", cfg.Metrics.Listen)
+		var l net.Listener
+		if old := a.inherit["metrics "+cfg.Metrics.Listen]; old != nil {
+			l, err = a.dupInherited(old, "metrics")
+		} else {
+			l, err = net.Listen("tcp", cfg.Metrics.Listen)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("metrics.listen: %w", err)
 		}
@@ -149,7 +162,8 @@ func start(cfg *Config, logw io.Writer) (_ *app, err error) {
 
 func (a *app) serveMetrics() {
 	defer a.wg.Done()
-	if err := a.metricsS.Serve(a.metricsL); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err := a.metricsS.Serve(a.metricsL)
+	if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 		a.log.Error("metrics server stopped", "error", err)
 	}
 }
@@ -187,6 +201,9 @@ func (a *app) shutdown(grace time.Duration) {
 		}()
 	}
 	wg.Wait()
+	if a.upgrades != nil {
+		a.upgrades.ln.Close()
+	}
 	a.httpPool.Close()
 	if a.poller != nil {
 		a.poller.Close()
@@ -207,7 +224,25 @@ func (a *app) httpHealthChanged(service, route, upstream string, healthy bool, r
 // run serves cfg until ctx ends, then drains. ready, when set, is called
 // once everything listens.
 func run(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready func(*app)) error {
-	a, err := start(cfg, stderr)
+	return runWith(ctx, cfg, stderr, ready, false)
+}
+
+// runWith is run; with upgrade it first takes the listening sockets of the
+// sluice running at lifecycle.upgrade_socket, and tells it once it serves.
+func runWith(ctx context.Context, cfg *Config, stderr io.Writer, ready func(*app), upgrade bool) error {
+	var succ *successor
+	var inherited map[string]net.Listener
+	if upgrade {
+		var err error
+		if succ, err = receiveSockets(cfg.UpgradeSocket); err != nil {
+			return err
+		}
+		inherited = succ.listeners
+	}
+	a, err := start(cfg, stderr, inherited)
+	if succ != nil {
+		succ.closeAll() // the services hold duplicates of what they took
+	}
 	if err != nil {
 		return err
 	}
@@ -219,20 +254,54 @@ func run(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready func(
 	if a.metricsL != nil {
 		a.log.Info("metrics", "url", "http://"+a.metricsL.Addr().String()+cfg.Metrics.Path)
 	}
+	if succ != nil {
+		if err := succ.serving(); err != nil {
+			a.log.Warn("upgrade: serving, but the old process did not confirm", "error", err)
+		} else {
+			a.log.Info("upgrade: took over from the old process")
+		}
+	}
+	if cfg.UpgradeSocket != "" {
+		if err := a.listenUpgrades(cfg.UpgradeSocket); err != nil {
+			a.shutdown(0)
+			return err
+		}
+	}
 	if ready != nil {
 		ready(a)
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	return a.loop(ctx)
+}
+
+// loop serves signals and admin requests until ctx ends or a successor
+// has taken over, then drains.
+func (a *app) loop(ctx context.Context) error {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+	var handedOver chan struct{}
+	if a.upgrades != nil {
+		handedOver = a.upgrades.done
+	}
 	for {
 		select {
-		case <-hup:
-			a.reloadFile(cfg.Path)
+		case sig := <-sigs:
+			if sig == syscall.SIGUSR2 {
+				if a.upgrades == nil {
+					a.log.Error("SIGUSR2: no lifecycle.upgrade_socket configured; no upgrade")
+					continue
+				}
+				a.startSuccessor()
+				continue
+			}
+			a.reloadFile(a.cfg.Path)
 		case reply := <-a.reloads:
-			reply <- a.reloadFile(cfg.Path)
+			reply <- a.reloadFile(a.cfg.Path)
+		case <-handedOver:
+			a.shutdown(a.cfg.Grace)
+			return nil
 		case <-ctx.Done():
-			a.shutdown(cfg.Grace)
+			a.shutdown(a.cfg.Grace)
 			return nil
 		}
 	}

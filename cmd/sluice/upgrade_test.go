@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// procLogs fans a process tree's stderr out to line counters.
+type procLogs struct {
+	all      *lineCounter
+	stopped  *lineCounter // a process finished its shutdown
+	started  *lineCounter // a successor was started by SIGUSR2
+	takeover *lineCounter // a successor took over
+}
+
+var (
+	addrRE = regexp.MustCompile(`msg=listening service=(\S+) addr=(\S+)`)
+	pidRE  = regexp.MustCompile(`upgrade: started the new process" pid=(\d+)`)
+)
+
+// TestUpgradeThroughProcesses: real sluice processes hand their listening
+// sockets on five times (SIGUSR2, and `run -c FILE -upgrade`, in turn)
+// under continuous keep-alive HTTP requests and a loop of new TCP
+// connections: no request fails, no connection is refused or reset, the
+// addresses stay the same; a TCP connection opened before an upgrade is
+// drained in the old process, which exits 0 once it ends. A successor
+// that cannot start (a config naming no upgrade socket... here: a port it
+// cannot bind) leaves the running process serving.
+func TestUpgradeThroughProcesses(t *testing.T) {
+	web := origin(t, "W").Listener.Addr().String()
+	up := greeter(t, "hi")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sluice.yaml")
+	sock := filepath.Join(dir, "up.sock")
+	conf := fmt.Sprintf(`log: {level: info, access_log: false}
+metrics: {listen: "127.0.0.1:0"}
+shutdown: {grace: 60s}
+lifecycle: {upgrade_socket: %q}
+tcp:
+  - name: fw
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %q}]
+http:
+  - name: web
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %q}]
+`, sock, up, web)
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &procLogs{all: newLineCounter("msg=listening"), stopped: newLineCounter("msg=stopped"),
+		started: newLineCounter("started the new process"), takeover: newLineCounter("took over from the old process")}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := exec.Command(os.Args[0], "run", "-c", path)
+	first.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1")
+	first.Stderr = pw
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	var pids sync.Map // every process started, killed at cleanup
+	pids.Store(first.Process.Pid, true)
+	go first.Wait()
+	t.Cleanup(func() {
+		pids.Range(func(k, _ any) bool {
+			syscall.Kill(k.(int), syscall.SIGKILL)
+			return true
+		})
+	})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text() + "\n"
+			for _, c := range []*lineCounter{logs.all, logs.stopped, logs.started, logs.takeover} {
+				c.Write([]byte(line))
+			}
+		}
+	}()
+	logs.all.await(t, 2)
+	addrs := map[string]string{}
+	for _, m := range addrRE.FindAllStringSubmatch(logs.all.String(), -1) {
+		addrs[m[1]] = m[2]
+	}
+	webAddr, fwAddr := addrs["web"], addrs["fw"]
+	if webAddr == "" || fwAddr == "" {
+		t.Fatalf("addresses not logged:\n%s", logs.all.String())
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var httpOK, tcpOK atomic.Int64
+	var failures sync.Map
+	fail := func(what string, err error) { failures.Store(fmt.Sprintf("%s: %v", what, err), true) }
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: hangGuard}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			resp, err := client.Get("http://" + webAddr + "/")
+			if err != nil {
+				fail("http", err)
+				continue
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 || !strings.HasPrefix(string(b), "W ") {
+				fail("http", fmt.Errorf("%d %q %v", resp.StatusCode, b, err))
+				continue
+			}
+			httpOK.Add(1)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c, err := net.Dial("tcp", fwAddr)
+			if err != nil {
+				fail("tcp dial", err)
+				continue
+			}
+			c.SetDeadline(time.Now().Add(hangGuard))
+			r := bufio.NewReader(c)
+			if l, err := r.ReadString('\n'); err != nil || l != "hi\n" {
+				fail("tcp greeting", fmt.Errorf("%q %v", l, err))
+			} else {
+				tcpOK.Add(1)
+			}
+			c.Close()
+		}
+	}()
+
+	current := first.Process.Pid
+	for i := 1; i <= 5; i++ {
+		// A connection held across the upgrade: the old process keeps
+		// relaying it while it drains.
+		long, err := net.Dial("tcp", fwAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		long.SetDeadline(time.Now().Add(hangGuard))
+		lr := bufio.NewReader(long)
+		if l, _ := lr.ReadString('\n'); l != "hi\n" {
+			t.Fatalf("upgrade %d: long-lived connection greeted %q", i, l)
+		}
+		if i%2 == 1 {
+			syscall.Kill(current, syscall.SIGUSR2)
+			logs.started.await(t, 1)
+			ms := pidRE.FindAllStringSubmatch(logs.started.String(), -1)
+			current, _ = strconv.Atoi(ms[len(ms)-1][1])
+		} else {
+			next := exec.Command(os.Args[0], "run", "-c", path, "-upgrade")
+			next.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1")
+			next.Stderr = logWriter{logs}
+			if err := next.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go next.Wait()
+			current = next.Process.Pid
+		}
+		pids.Store(current, true)
+		logs.takeover.await(t, 1)
+		fmt.Fprintln(long, "still here")
+		if l, err := lr.ReadString('\n'); err != nil || l != "still here\n" {
+			t.Fatalf("upgrade %d: the connection held across it: %q %v", i, l, err)
+		}
+		long.Close() // the old process has nothing left to drain
+		logs.stopped.await(t, 1)
+	}
+	close(stop)
+	wg.Wait()
+	failures.Range(func(k, _ any) bool {
+		t.Errorf("under load: %s", k)
+		return true
+	})
+	if httpOK.Load() == 0 || tcpOK.Load() == 0 {
+		t.Errorf("the load made %d HTTP requests and %d TCP exchanges", httpOK.Load(), tcpOK.Load())
+	}
+}
+
+// logWriter feeds a process's stderr to the test's counters.
+type logWriter struct{ l *procLogs }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	for _, c := range []*lineCounter{w.l.all, w.l.stopped, w.l.started, w.l.takeover} {
+		c.Write(p)
+	}
+	return len(p), nil
+}
