@@ -49,9 +49,9 @@ type app struct {
 
 	wg sync.WaitGroup
 
-	mu      sync.Mutex              // guards services against the admin handlers
-	inherit map[string]net.Listener // during a reload or an upgrade: the listeners the new services take over
-	reloads chan chan error         // POST /-/reload asks the run loop
+	mu       sync.Mutex              // guards services against the admin handlers
+	inherit  map[string]net.Listener // during a reload or an upgrade: the listeners the new services take over
+	reloads  chan chan error         // POST /-/reload asks the run loop
 	reloadM  *reloadMetrics
 	upgrades *upgrader // the upgrade socket's side; nil without lifecycle.upgrade_socket
 }
