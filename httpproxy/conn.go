@@ -18,6 +18,7 @@ import (
 const (
 	readIdle int32 = iota // waiting for the first byte of a request
 	readHead              // inside a request head
+	readFirst             // waiting for the first byte of a new connection's first request
 	readBody              // reading a request body
 	readDone              // not reading
 )
@@ -108,7 +109,9 @@ func (r *connReader) Read(p []byte) (int, error) {
 	n, err := r.c.Read(p)
 	if n > 0 && !r.got {
 		r.got = true
-		r.state.CompareAndSwap(readIdle, readHead)
+		if !r.state.CompareAndSwap(readIdle, readHead) {
+			r.state.CompareAndSwap(readFirst, readHead)
+		}
 	}
 	return n, err
 }
@@ -234,7 +237,8 @@ func (hc *h1conn) closeAll() {
 }
 
 // wake makes a connection waiting idle for its next request notice that
-// the Service is draining.
+// the Service is draining. A new connection waiting for its first request
+// (readFirst) is left to read it, bounded by HeaderRead.
 func (hc *h1conn) wake() {
 	if hc.in.state.Load() == readIdle {
 		hc.c.SetReadDeadline(time.Unix(1, 0))
@@ -260,6 +264,9 @@ func (hc *h1conn) readRequest(ctx context.Context, first bool) bool {
 		}
 		hc.in.state.Store(readIdle)
 		if first {
+			// A new connection is not idle: a drain does not wake it
+			// (its client may be sending the request it connected for).
+			hc.in.state.Store(readFirst)
 			hc.in.rd.extend(time.Now(), hc.c.SetReadDeadline, to.HeaderRead)
 		} else {
 			// hc.clock is when the last request ended: recent enough.

@@ -109,6 +109,8 @@ func (a *app) dupInherited(old net.Listener, what string) (net.Listener, error) 
 
 // reloadFile re-reads path and applies it; it logs and counts the outcome.
 func (a *app) reloadFile(path string) error {
+	a.notify(reloadingState())
+	defer a.notify("READY=1")
 	if path == "" {
 		a.reloadFiles(a.currentServices())
 		return nil

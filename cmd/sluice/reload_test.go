@@ -42,8 +42,16 @@ func greeter(t *testing.T, name string) string {
 	return l.Addr().String()
 }
 
-// runFile runs the config in path as `sluice run -c path` does.
+// runFile runs the config in path as `sluice run -c path` does, until
+// the test ends.
 func runFile(t *testing.T, path string) *app {
+	a, _ := runFileStop(t, path)
+	return a
+}
+
+// runFileStop is runFile with a stop that ends the run before the test
+// does (and waits for it).
+func runFileStop(t *testing.T, path string) (*app, func()) {
 	t.Helper()
 	cfg, err := loadConfig(path)
 	if err != nil {
@@ -59,13 +67,17 @@ func runFile(t *testing.T, path string) *app {
 	case err := <-done:
 		t.Fatalf("run: %v", err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	return a
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return a, stop
 }
 
 // postReload asks the admin listener to reload and returns its answer.

@@ -188,6 +188,9 @@ func (a *app) closeListeners() {
 // drain stays observable.
 func (a *app) shutdown(grace time.Duration) {
 	a.log.Info("shutting down", "grace", grace)
+	if !a.handedOver() {
+		a.notify("STOPPING=1") // after an upgrade the successor is the main process
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -230,6 +233,11 @@ func run(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready func(
 // runWith is run; with upgrade it first takes the listening sockets of the
 // sluice running at lifecycle.upgrade_socket, and tells it once it serves.
 func runWith(ctx context.Context, cfg *Config, stderr io.Writer, ready func(*app), upgrade bool) error {
+	// Caught from the start: a SIGUSR2 or SIGHUP that comes while the
+	// services start waits for the loop (unhandled, SIGUSR2 would kill).
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
 	var succ *successor
 	var inherited map[string]net.Listener
 	if upgrade {
@@ -267,18 +275,20 @@ func runWith(ctx context.Context, cfg *Config, stderr io.Writer, ready func(*app
 			return err
 		}
 	}
+	if succ != nil {
+		a.notify(fmt.Sprintf("MAINPID=%d\nREADY=1", os.Getpid()))
+	} else {
+		a.notify("READY=1")
+	}
 	if ready != nil {
 		ready(a)
 	}
-	return a.loop(ctx)
+	return a.loop(ctx, sigs)
 }
 
 // loop serves signals and admin requests until ctx ends or a successor
 // has taken over, then drains.
-func (a *app) loop(ctx context.Context) error {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
+func (a *app) loop(ctx context.Context, sigs <-chan os.Signal) error {
 	var handedOver chan struct{}
 	if a.upgrades != nil {
 		handedOver = a.upgrades.done

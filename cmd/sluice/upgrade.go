@@ -137,6 +137,19 @@ func (u *upgrader) handOver(c *net.UnixConn) error {
 	return nil
 }
 
+// handedOver reports whether a successor has taken over.
+func (a *app) handedOver() bool {
+	if a.upgrades == nil {
+		return false
+	}
+	select {
+	case <-a.upgrades.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // samePeerUser refuses a peer that runs as another user.
 func samePeerUser(c *net.UnixConn) error {
 	rc, err := c.SyscallConn()
