@@ -16,11 +16,11 @@ import (
 
 // Read phases of a client connection, which pick the read deadline.
 const (
-	readIdle int32 = iota // waiting for the first byte of a request
-	readHead              // inside a request head
-	readFirst             // waiting for the first byte of a new connection's first request
-	readBody              // reading a request body
-	readDone              // not reading
+	readIdle  int32 = iota // waiting for the first byte of a request
+	readHead               // inside a request head
+	readFirst              // waiting for the first byte of a new connection's first request
+	readBody               // reading a request body
+	readDone               // not reading
 )
 
 // h1conn is one client connection speaking HTTP/1.x.
