@@ -184,8 +184,8 @@ func (a *app) apply(next *Config) error {
 	}
 	a.mu.Lock()
 	a.services = list
-	a.mu.Unlock()
 	a.cfg = withServices(a.cfg, next)
+	a.mu.Unlock()
 	a.drain(drained)
 	a.reloadFiles(keptList(list, kept))
 	return nil
@@ -215,12 +215,13 @@ func (a *app) buildAll(next *Config, build func(kind, name string, cfg any, mk f
 // they stop accepting at once (their sockets live on in their successors)
 // and their open connections finish within shutdown.grace.
 func (a *app) drain(ss []service) {
+	grace := a.cfg.Grace // a.cfg is the run loop's; a later reload replaces it
 	var wg sync.WaitGroup
 	for _, s := range ss {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Grace)
+			ctx, cancel := context.WithTimeout(context.Background(), grace)
 			defer cancel()
 			if err := s.shutdown(ctx); err != nil {
 				a.log.Warn("reload: grace period over for a replaced service; closed what was still open", "service", s.name(), "kind", s.kind(), "error", err)
@@ -251,6 +252,14 @@ func keptList(list []service, kept map[service]bool) []service {
 		}
 	}
 	return out
+}
+
+// currentConfig returns the running config, for goroutines other than
+// the run loop (which alone replaces it).
+func (a *app) currentConfig() *Config {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg
 }
 
 // currentServices returns the running services.

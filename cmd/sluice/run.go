@@ -49,7 +49,7 @@ type app struct {
 
 	wg sync.WaitGroup
 
-	mu       sync.Mutex              // guards services against the admin handlers
+	mu       sync.Mutex              // guards services and cfg against the admin and upgrade goroutines
 	inherit  map[string]net.Listener // during a reload or an upgrade: the listeners the new services take over
 	reloads  chan chan error         // POST /-/reload asks the run loop
 	reloadM  *reloadMetrics

@@ -95,7 +95,7 @@ func (u *upgrader) handle(c *net.UnixConn) {
 		u.a.log.Error("upgrade failed; this process goes on serving", "error", err)
 		return
 	}
-	u.a.log.Info("upgrade: the new process serves; draining", "grace", u.a.cfg.Grace)
+	u.a.log.Info("upgrade: the new process serves; draining", "grace", u.a.currentConfig().Grace)
 }
 
 func (u *upgrader) handOver(c *net.UnixConn) error {
@@ -201,7 +201,7 @@ func (a *app) sockets() ([]string, []*os.File, error) {
 		}
 	}
 	if a.metricsL != nil {
-		if err := add("metrics "+a.cfg.Metrics.Listen, a.metricsL); err != nil {
+		if err := add("metrics "+a.currentConfig().Metrics.Listen, a.metricsL); err != nil {
 			return nil, files, err
 		}
 	}
