@@ -25,7 +25,23 @@ type h2Pool struct {
 	mu     sync.Mutex
 	peers  map[h2Key]*h2Peer
 	closed bool
+	bufs   sync.Pool // *[]byte of h2CopyBuf bytes: response body copies
 }
+
+// h2CopyBuf is the buffer a response body is copied through (one default
+// DATA frame).
+const h2CopyBuf = 16 << 10
+
+// buf returns a copy buffer; give it back with putBuf.
+func (p *h2Pool) buf() *[]byte {
+	if b, ok := p.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, h2CopyBuf)
+	return &b
+}
+
+func (p *h2Pool) putBuf(b *[]byte) { p.bufs.Put(b) }
 
 // h2Key names the connections a peer's requests may share.
 type h2Key struct {

@@ -350,7 +350,9 @@ func (x *h2Run) relay(hreq *http.Request, resp *http.Response) {
 // trailers. An error leaves the body cut short, which the pipeline reports
 // as the upstream's.
 func (x *h2Run) copyBody(resp *http.Response, chunked bool) {
-	buf := make([]byte, 32<<10)
+	bp := x.svc.pool.h2.buf()
+	defer x.svc.pool.h2.putBuf(bp)
+	buf := *bp
 	for {
 		n, err := resp.Body.Read(buf)
 		if n > 0 {
