@@ -93,7 +93,7 @@ func postReload(t *testing.T, admin string) (int, string) {
 }
 
 // TestReloadUnderLoad: five reloads that swap an http service's upstream
-// and a tcp service's, under continuous keep-alive HTTP requests and a
+// and route and a tcp service's upstream, under continuous keep-alive HTTP requests and a
 // loop of new TCP connections: no request fails and no connection is
 // refused or reset; after each reload new requests reach the new
 // upstream; a TCP connection opened before the reloads keeps its upstream
@@ -122,7 +122,8 @@ http:
   - name: web
     listen: ["127.0.0.1:0"]
     upstreams: [{addr: %q}]
-`, tcpUps[i%2], udpUp, httpUps[i%2])
+    routes: [{path_prefix: "/r%d/", upstreams: [{addr: %q}]}]
+`, tcpUps[i%2], udpUp, httpUps[i%2], i, httpUps[(i+1)%2])
 	}
 	write := func(s string) {
 		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
@@ -214,8 +215,17 @@ http:
 			t.Fatalf("reload %d: %d %q", i, code, body)
 		}
 		want := []string{"A", "B"}[i%2]
-		if _, body := get(t, &http.Client{Transport: &http.Transport{}}, webAddr, "x", "/"); !strings.HasPrefix(body, want+" ") {
+		fresh := &http.Client{Transport: &http.Transport{}}
+		if _, body := get(t, fresh, webAddr, "x", "/"); !strings.HasPrefix(body, want+" ") {
 			t.Fatalf("after reload %d a new connection got %q, want upstream %s", i, body, want)
+		}
+		// The route of this config, not the last one's.
+		other := []string{"B", "A"}[i%2]
+		if _, body := get(t, fresh, webAddr, "x", fmt.Sprintf("/r%d/x", i)); !strings.HasPrefix(body, other+" ") {
+			t.Fatalf("after reload %d its route /r%d/ got %q, want upstream %s", i, i, body, other)
+		}
+		if _, body := get(t, fresh, webAddr, "x", fmt.Sprintf("/r%d/x", i-1)); !strings.HasPrefix(body, want+" ") {
+			t.Fatalf("after reload %d the old route /r%d/ still routed: %q", i, i-1, body)
 		}
 		c := rawRequest(t, fwAddr, "")
 		if l, _ := bufio.NewReader(c).ReadString('\n'); l != []string{"one\n", "two\n"}[i%2] {

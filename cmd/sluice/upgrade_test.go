@@ -37,12 +37,22 @@ var (
 // under continuous keep-alive HTTP requests and a loop of new TCP
 // connections: no request fails, no connection is refused or reset, the
 // addresses stay the same; a TCP connection opened before an upgrade is
-// drained in the old process, which exits 0 once it ends. A successor
-// that cannot start (a config naming no upgrade socket... here: a port it
+// drained in the old process, which exits once it ends; the UDP service
+// (not handed over: each process binds its port) keeps echoing, and the
+// datagrams lost are logged. A successor that cannot start (a port it
 // cannot bind) leaves the running process serving.
 func TestUpgradeThroughProcesses(t *testing.T) {
 	web := origin(t, "W").Listener.Addr().String()
 	up := greeter(t, "hi")
+	// UDP is not handed over: each process binds the port (SO_REUSEPORT,
+	// two workers), so it must be a fixed one.
+	free, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	udpAddr := free.LocalAddr().String()
+	free.Close()
+	udpUp := udpEchoServer(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sluice.yaml")
 	sock := filepath.Join(dir, "up.sock")
@@ -54,11 +64,16 @@ tcp:
   - name: fw
     listen: ["127.0.0.1:0"]
     upstreams: [{addr: %q}]
+udp:
+  - name: dns
+    listen: [%q]
+    workers: 2
+    upstreams: [{addr: %q}]
 http:
   - name: web
     listen: ["127.0.0.1:0"]
     upstreams: [{addr: %q}]
-`, sock, up, web)
+`, sock, up, udpAddr, udpUp, web)
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +92,15 @@ http:
 	pw.Close()
 	var pids sync.Map // every process started, killed at cleanup
 	pids.Store(first.Process.Pid, true)
-	go first.Wait()
+	// The exits of the processes this test started itself (the others
+	// are their children): each must be 0 once it was replaced.
+	var exits []chan error
+	waitFor := func(cmd *exec.Cmd) {
+		ch := make(chan error, 1)
+		exits = append(exits, ch)
+		go func() { ch <- cmd.Wait() }()
+	}
+	waitFor(first)
 	t.Cleanup(func() {
 		pids.Range(func(k, _ any) bool {
 			syscall.Kill(k.(int), syscall.SIGKILL)
@@ -93,7 +116,7 @@ http:
 			}
 		}
 	}()
-	logs.all.await(t, 2)
+	logs.all.await(t, 3) // fw, dns, web
 	addrs := map[string]string{}
 	for _, m := range addrRE.FindAllStringSubmatch(logs.all.String(), -1) {
 		addrs[m[1]] = m[2]
@@ -156,6 +179,42 @@ http:
 		}
 	}()
 
+	// UDP: one datagram at a time, each waiting for its echo; a datagram
+	// with no echo within 200 ms counts as lost (and is not resent).
+	var udpSent, udpLost atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, err := net.Dial("udp", udpAddr)
+		if err != nil {
+			fail("udp dial", err)
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 64)
+		for seq := 0; ; seq++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			msg := fmt.Sprintf("d%d", seq)
+			c.Write([]byte(msg))
+			udpSent.Add(1)
+			c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			for {
+				n, err := c.Read(buf)
+				if err != nil {
+					udpLost.Add(1)
+					break
+				}
+				if string(buf[:n]) == msg {
+					break
+				}
+			}
+		}
+	}()
+
 	current := first.Process.Pid
 	for i := 1; i <= 5; i++ {
 		// A connection held across the upgrade: the old process keeps
@@ -181,7 +240,7 @@ http:
 			if err := next.Start(); err != nil {
 				t.Fatal(err)
 			}
-			go next.Wait()
+			waitFor(next)
 			current = next.Process.Pid
 		}
 		pids.Store(current, true)
@@ -193,8 +252,35 @@ http:
 		long.Close() // the old process has nothing left to drain
 		logs.stopped.await(t, 1)
 	}
+	udpExchange(t, udpAddr, "after the upgrades")
+	for i, ch := range exits[:len(exits)-1] { // the last one still serves
+		if err := <-ch; err != nil {
+			t.Errorf("replaced process %d exited: %v", i, err)
+		}
+	}
+
+	// A successor that fails before it serves (a port it cannot bind)
+	// changes nothing: it exits 1, the running process goes on.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte(conf+fmt.Sprintf("  - name: clash\n    listen: [%q]\n    upstreams: [{addr: %q}]\n", taken.Addr().String(), web)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	failing := exec.Command(os.Args[0], "run", "-c", bad, "-upgrade")
+	failing.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1")
+	if out, err := failing.CombinedOutput(); err == nil || !strings.Contains(string(out), "address already in use") {
+		t.Fatalf("a successor that cannot bind: %v\n%s", err, out)
+	}
+	if status, body := get(t, &http.Client{Transport: &http.Transport{}}, webAddr, "x", "/"); status != 200 || !strings.HasPrefix(body, "W ") {
+		t.Fatalf("after a failed upgrade: %d %q", status, body)
+	}
 	close(stop)
 	wg.Wait()
+	t.Logf("UDP across 5 upgrades: %d of %d datagrams without an echo", udpLost.Load(), udpSent.Load())
 	failures.Range(func(k, _ any) bool {
 		t.Errorf("under load: %s", k)
 		return true
