@@ -40,6 +40,7 @@ type Backend struct {
 	active atomic.Int64 // in-flight connections/requests
 	down   atomic.Int64 // stateUp, stateHeld, or a cooldown deadline
 	fails  atomic.Int64 // consecutive reported failures (passive health)
+	probed atomic.Bool  // an active probe has given a verdict
 }
 
 // String returns the backend's address.

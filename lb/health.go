@@ -79,6 +79,18 @@ func (b *Balancer) RunHealthChecks(ctx context.Context, hc HealthCheck) {
 	}
 }
 
+// Probed reports whether every backend has had a verdict from an active
+// probe (RunHealthChecks' first round is done), so that a readiness check
+// can wait for the backends' state to be known rather than assumed.
+func (b *Balancer) Probed() bool {
+	for _, be := range b.backends {
+		if !be.probed.Load() {
+			return false
+		}
+	}
+	return true
+}
+
 // probeLoop probes one backend every hc.Interval until ctx is done.
 func (b *Balancer) probeLoop(ctx context.Context, wg *sync.WaitGroup, be *Backend, hc HealthCheck) {
 	defer wg.Done()
@@ -103,6 +115,7 @@ func (b *Balancer) probeLoop(ctx context.Context, wg *sync.WaitGroup, be *Backen
 			t.Reset(hc.Interval)
 			continue
 		}
+		be.probed.Store(true)
 		if err == nil {
 			ok, bad = ok+1, 0
 			if ok >= hc.Rise && be.down.Load() != stateUp {

@@ -259,3 +259,44 @@ func TestActiveChecksUnixUpstream(t *testing.T) {
 		t.Fatalf("event %+v, want the unix backend up once it listens", ev)
 	}
 }
+
+// Probed is false until every backend has had an active probe's verdict,
+// success or failure.
+func TestProbedAfterFirstVerdicts(t *testing.T) {
+	b, err := New([]BackendConfig{{Addr: "a:1"}, {Addr: "b:1"}}, RoundRobin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Probed() {
+		t.Fatal("Probed before any probe")
+	}
+	verdicts := make(chan string, 16)
+	probe := func(_ context.Context, addr string) error {
+		defer func() {
+			select {
+			case verdicts <- addr:
+			default: // the test has seen enough
+			}
+		}()
+		if addr == "b:1" {
+			return errors.New("refused")
+		}
+		return nil
+	}
+	stop := runChecks(t, b, HealthCheck{Interval: time.Millisecond, Timeout: time.Hour, Probe: probe})
+	defer stop()
+	// A verdict is recorded after its probe returns, so a backend's first
+	// is in once its second probe has started.
+	seen := map[string]int{}
+	for seen["a:1"] < 2 || seen["b:1"] < 2 {
+		select {
+		case a := <-verdicts:
+			seen[a]++
+		case <-time.After(hangGuard):
+			t.Fatal("no probes")
+		}
+	}
+	if !b.Probed() {
+		t.Fatal("not Probed after both backends' first verdicts")
+	}
+}

@@ -7,7 +7,8 @@ import (
 
 // adminRoutes adds the operator's endpoints to the metrics listener:
 // GET /-/healthy (the process answers), GET /-/ready (every listener is
-// bound and serving), POST /-/reload (as SIGHUP; the answer says whether
+// bound and serving, and services with active health checks have had their
+// first round; 503 naming the service otherwise), POST /-/reload (as SIGHUP; the answer says whether
 // it applied, and why not).
 func (a *app) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
@@ -15,8 +16,16 @@ func (a *app) adminRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
 		// The admin listener serves only once start has bound and started
-		// every service, and a reload swaps them whole.
-		fmt.Fprintf(w, "ready: %d services\n", len(a.currentServices()))
+		// every service, and a reload swaps them whole; services with
+		// active health checks wait for their first round.
+		ss := a.currentServices()
+		for _, s := range ss {
+			if err := s.ready(); err != nil {
+				http.Error(w, fmt.Sprintf("not ready: %s %s: %v", s.kind(), s.name(), err), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprintf(w, "ready: %d services\n", len(ss))
 	})
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
 		reply := make(chan error, 1)

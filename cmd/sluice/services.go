@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
+
+	"github.com/sluice-proxy/sluice/lb"
 )
 
 // service is a configured service as the binary holds it, whatever its
@@ -23,6 +26,9 @@ type service interface {
 	reload(a *app) error
 	// close releases what building it bound, when start fails.
 	close()
+	// ready reports why the service is not ready yet (its first round of
+	// active health checks not done), or nil.
+	ready() error
 	// stopAccepting stops its accept loops (a reload, before the services
 	// that took its sockets over start); shutdown then drains.
 	stopAccepting()
@@ -59,6 +65,7 @@ func (s *tcpService) name() string                       { return s.cfg.Name }
 func (s *tcpService) addrs() []net.Addr                  { return listenerAddrs(s.listeners) }
 func (s *tcpService) shutdown(ctx context.Context) error { defer s.end(); return s.proxy.Shutdown(ctx) }
 func (s *tcpService) close()                             { s.end(); closeListeners(s.listeners) }
+func (s *tcpService) ready() error                       { return healthReady(s.cfg.Health != nil, s.balancers) }
 func (s *tcpService) stopAccepting()                     { s.proxy.StopAccepting() }
 func (s *tcpService) config() any                        { return s.cfg }
 func (s *tcpService) sockets() map[string]net.Listener   { return socketsOf(s.cfg.Listen, s.listeners) }
@@ -68,6 +75,7 @@ func (s *httpService) name() string                       { return s.cfg.Name }
 func (s *httpService) addrs() []net.Addr                  { return listenerAddrs(s.listeners) }
 func (s *httpService) shutdown(ctx context.Context) error { defer s.end(); return s.svc.Shutdown(ctx) }
 func (s *httpService) close()                             { s.end(); closeListeners(s.listeners) }
+func (s *httpService) ready() error                       { return healthReady(s.cfg.Health != nil, s.balancers) }
 func (s *httpService) stopAccepting()                     { s.svc.StopAccepting() }
 func (s *httpService) config() any                        { return s.cfg }
 func (s *httpService) sockets() map[string]net.Listener   { return socketsOf(s.cfg.Listen, s.listeners) }
@@ -78,9 +86,24 @@ func (s *udpService) reload(*app) error                  { return nil }
 func (s *udpService) addrs() []net.Addr                  { return s.proxy.Addrs() }
 func (s *udpService) shutdown(ctx context.Context) error { return s.proxy.Shutdown(ctx) }
 func (s *udpService) close()                             { s.proxy.Shutdown(context.Background()) }
+func (s *udpService) ready() error                       { return nil }
 func (s *udpService) stopAccepting()                     {}
 func (s *udpService) config() any                        { return s.cfg }
 func (s *udpService) sockets() map[string]net.Listener   { return nil }
+
+// healthReady is nil unless active checks run and some backend has had
+// no verdict yet.
+func healthReady(checked bool, bals []*lb.Balancer) error {
+	if !checked {
+		return nil
+	}
+	for _, b := range bals {
+		if !b.Probed() {
+			return errors.New("first round of health checks not done")
+		}
+	}
+	return nil
+}
 
 // socketsOf pairs configured addresses with the listeners bound for them
 // (listenAll keeps their order).
