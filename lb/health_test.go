@@ -300,3 +300,31 @@ func TestProbedAfterFirstVerdicts(t *testing.T) {
 		t.Fatal("not Probed after both backends' first verdicts")
 	}
 }
+
+// InheritHealth carries a backend's state by address into a rebuilt
+// balancer: held stays held (not picked), up stays up, and a backend the
+// old one did not have starts up.
+func TestInheritHealth(t *testing.T) {
+	old, err := New([]BackendConfig{{Addr: "a:1"}, {Addr: "b:1"}}, RoundRobin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.setHeld(old.backends[1], "test")
+	old.backends[0].probed.Store(true)
+	b, err := New([]BackendConfig{{Addr: "b:1"}, {Addr: "a:1"}, {Addr: "c:1"}}, RoundRobin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.InheritHealth(old)
+	if got := []bool{b.backends[0].Healthy(), b.backends[1].Healthy(), b.backends[2].Healthy()}; got[0] || !got[1] || !got[2] {
+		t.Fatalf("healthy b, a, c = %v, want false, true, true", got)
+	}
+	if !b.backends[1].probed.Load() || b.backends[0].probed.Load() {
+		t.Fatal("probed verdicts not carried by address")
+	}
+	for range 10 {
+		if be, err := b.Pick(nil, nil); err != nil || be.Addr == "b:1" {
+			t.Fatalf("picked %v, %v: a held backend was picked after the rebuild", be, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -37,7 +38,7 @@ func TestSystemdNotify(t *testing.T) {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a, stop := runFileStop(t, path)
+	a, stop := runFileStop(t, path, io.Discard)
 	if m := next(); m != "READY=1" {
 		t.Fatalf("first notification %q, want READY=1", m)
 	}

@@ -159,6 +159,15 @@ func (a *app) apply(next *Config) error {
 		if err != nil {
 			return err
 		}
+		if prev := byName[kind+" "+name]; prev != nil {
+			// Upstreams it shares with the service it replaces keep
+			// their health state (a down one is not picked again).
+			for _, nb := range s.pools() {
+				for _, ob := range prev.pools() {
+					nb.InheritHealth(ob)
+				}
+			}
+		}
 		list, built = append(list, s), append(built, s)
 		return nil
 	}

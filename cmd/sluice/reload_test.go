@@ -45,13 +45,13 @@ func greeter(t *testing.T, name string) string {
 // runFile runs the config in path as `sluice run -c path` does, until
 // the test ends.
 func runFile(t *testing.T, path string) *app {
-	a, _ := runFileStop(t, path)
+	a, _ := runFileStop(t, path, io.Discard)
 	return a
 }
 
 // runFileStop is runFile with a stop that ends the run before the test
 // does (and waits for it).
-func runFileStop(t *testing.T, path string) (*app, func()) {
+func runFileStop(t *testing.T, path string, logs io.Writer) (*app, func()) {
 	t.Helper()
 	cfg, err := loadConfig(path)
 	if err != nil {
@@ -60,7 +60,7 @@ func runFileStop(t *testing.T, path string) (*app, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *app, 1)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, io.Discard, io.Discard, func(a *app) { ready <- a }) }()
+	go func() { done <- run(ctx, cfg, io.Discard, logs, func(a *app) { ready <- a }) }()
 	var a *app
 	select {
 	case a = <-ready:
@@ -306,4 +306,56 @@ func udpExchange(t *testing.T, addr, msg string) {
 		}
 	}
 	t.Fatalf("no echo of %q through the udp service", msg)
+}
+
+// TestReloadKeepsUpstreamHealth: an upstream passive health took down
+// stays down in the service a reload rebuilt (a changed setting), so it is
+// not tried, failed and taken down again.
+func TestReloadKeepsUpstreamHealth(t *testing.T) {
+	dead, live := deadAddr(t), origin(t, "L").Listener.Addr().String()
+	path := filepath.Join(t.TempDir(), "s.yaml")
+	conf := func(connect string) string {
+		return fmt.Sprintf("log: {level: info}\nmetrics: {listen: \"127.0.0.1:0\"}\nhttp:\n  - name: web\n    listen: [\"127.0.0.1:0\"]\n    upstreams: [{addr: %q}, {addr: %q}]\n    timeouts: {connect: %s}\n", dead, live, connect)
+	}
+	if err := os.WriteFile(path, []byte(conf("5s")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	down := newLineCounter("healthy=false")
+	a, _ := runFileStop(t, path, down)
+	c := &http.Client{Transport: &http.Transport{}}
+	webAddr := a.addrOf("http", 0)
+	// Requests until passive health takes the dead upstream down (each
+	// that tried it failed over to the live one).
+	for i := 0; ; i++ {
+		if status, body := get(t, c, webAddr, "x", "/"); status != 200 || !strings.HasPrefix(body, "L ") {
+			t.Fatalf("request %d: %d %q", i, status, body)
+		}
+		if strings.Contains(down.String(), "healthy=false") {
+			break
+		}
+		if i > 100 {
+			t.Fatal("the dead upstream was never taken down")
+		}
+	}
+	down.await(t, 1)
+	if err := os.WriteFile(path, []byte(conf("4s")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := postReload(t, a.metricsL.Addr().String()); code != 200 {
+		t.Fatalf("reload: %d %q", code, body)
+	}
+	if !strings.Contains(down.String(), "reason=\"inherited") {
+		t.Errorf("the rebuilt service did not report the inherited down state:\n%s", down.String())
+	}
+	if v := promtest.Sum(t, a.reg, "sluice_http_upstream_healthy", "upstream", dead); v != 0 {
+		t.Errorf("sluice_http_upstream_healthy{upstream=dead} = %v after the reload, want 0", v)
+	}
+	for i := range 10 {
+		if status, body := get(t, c, webAddr, "x", "/"); status != 200 || !strings.HasPrefix(body, "L ") {
+			t.Fatalf("after the reload, request %d: %d %q", i, status, body)
+		}
+	}
+	if n := strings.Count(down.String(), "healthy=false") - strings.Count(down.String(), "reason=\"inherited"); n != 1 {
+		t.Fatalf("the dead upstream went down %d times; the rebuilt service forgot it was down:\n%s", n, down.String())
+	}
 }

@@ -26,6 +26,9 @@ type service interface {
 	reload(a *app) error
 	// close releases what building it bound, when start fails.
 	close()
+	// pools returns its balancers (none for udp), whose health state a
+	// reload carries into the service that replaces it.
+	pools() []*lb.Balancer
 	// ready reports why the service is not ready yet (its first round of
 	// active health checks not done), or nil.
 	ready() error
@@ -65,6 +68,7 @@ func (s *tcpService) name() string                       { return s.cfg.Name }
 func (s *tcpService) addrs() []net.Addr                  { return listenerAddrs(s.listeners) }
 func (s *tcpService) shutdown(ctx context.Context) error { defer s.end(); return s.proxy.Shutdown(ctx) }
 func (s *tcpService) close()                             { s.end(); closeListeners(s.listeners) }
+func (s *tcpService) pools() []*lb.Balancer              { return s.balancers }
 func (s *tcpService) ready() error                       { return healthReady(s.cfg.Health != nil, s.balancers) }
 func (s *tcpService) stopAccepting()                     { s.proxy.StopAccepting() }
 func (s *tcpService) config() any                        { return s.cfg }
@@ -75,6 +79,7 @@ func (s *httpService) name() string                       { return s.cfg.Name }
 func (s *httpService) addrs() []net.Addr                  { return listenerAddrs(s.listeners) }
 func (s *httpService) shutdown(ctx context.Context) error { defer s.end(); return s.svc.Shutdown(ctx) }
 func (s *httpService) close()                             { s.end(); closeListeners(s.listeners) }
+func (s *httpService) pools() []*lb.Balancer              { return s.balancers }
 func (s *httpService) ready() error                       { return healthReady(s.cfg.Health != nil, s.balancers) }
 func (s *httpService) stopAccepting()                     { s.svc.StopAccepting() }
 func (s *httpService) config() any                        { return s.cfg }
@@ -86,6 +91,7 @@ func (s *udpService) reload(*app) error                  { return nil }
 func (s *udpService) addrs() []net.Addr                  { return s.proxy.Addrs() }
 func (s *udpService) shutdown(ctx context.Context) error { return s.proxy.Shutdown(ctx) }
 func (s *udpService) close()                             { s.proxy.Shutdown(context.Background()) }
+func (s *udpService) pools() []*lb.Balancer              { return nil }
 func (s *udpService) ready() error                       { return nil }
 func (s *udpService) stopAccepting()                     {}
 func (s *udpService) config() any                        { return s.cfg }
