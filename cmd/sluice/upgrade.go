@@ -124,8 +124,14 @@ func (u *upgrader) handOver(c *net.UnixConn) error {
 	if err != nil || line != "ready\n" {
 		return fmt.Errorf("the new process did not become ready (%q, %v)", line, err)
 	}
-	// From here on only the successor accepts.
+	// From here on only the successor accepts, and Unix socket paths are
+	// its: closing ours must not unlink them.
 	for _, s := range u.a.currentServices() {
+		for _, l := range s.sockets() {
+			if ul, ok := l.(*net.UnixListener); ok {
+				ul.SetUnlinkOnClose(false)
+			}
+		}
 		s.stopAccepting()
 	}
 	if u.a.metricsL != nil {
@@ -180,9 +186,6 @@ func (a *app) sockets() ([]string, []*os.File, error) {
 		file, err := f.File()
 		if err != nil {
 			return err
-		}
-		if ul, ok := l.(*net.UnixListener); ok {
-			ul.SetUnlinkOnClose(false) // the path is the successor's
 		}
 		names, files = append(names, name), append(files, file)
 		return nil

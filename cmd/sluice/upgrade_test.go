@@ -299,3 +299,41 @@ func (w logWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// TestUpgradeRefusals: while one successor holds the hand-over (it took
+// the sockets and has not said ready), a second is refused "busy"; when
+// the first goes away without a word, the running sluice keeps serving.
+func TestUpgradeRefusals(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "up.sock")
+	path := filepath.Join(dir, "s.yaml")
+	conf := fmt.Sprintf("log: {level: info}\nlifecycle: {upgrade_socket: %q}\nhttp:\n  - name: web\n    listen: [\"127.0.0.1:0\"]\n    upstreams: [{addr: %q}]\n",
+		sock, origin(t, "W").Listener.Addr().String())
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	failed := newLineCounter("upgrade failed; this process goes on serving")
+	a, _ := runFileStop(t, path, failed)
+	first, err := receiveSockets(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.listeners) != 1 {
+		t.Fatalf("handed %d sockets, want 1 (web's)", len(first.listeners))
+	}
+	second, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	second.SetReadDeadline(time.Now().Add(hangGuard))
+	if l, _ := bufio.NewReader(second).ReadString('\n'); !strings.HasPrefix(l, "busy") {
+		t.Fatalf("a second upgrade during the first was answered %q, want busy", l)
+	}
+	first.closeAll()
+	first.c.Close() // gone without "ready"
+	failed.await(t, 1)
+	if status, body := get(t, &http.Client{Transport: &http.Transport{}}, a.addrOf("http", 0), "x", "/"); status != 200 || !strings.HasPrefix(body, "W ") {
+		t.Fatalf("after an upgrade that never became ready: %d %q", status, body)
+	}
+}
