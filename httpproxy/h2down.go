@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -119,6 +120,7 @@ type streamConn struct {
 	headDone bool
 	scratch  []byte // a chunked body's read buffer, kept across reads
 	wsKey    string // the key sent upstream for a WebSocket (extended CONNECT)
+	connect  bool   // a CONNECT: a 2xx makes the stream a tunnel
 
 	out respParser // what the pipeline writes, parsed as it comes
 }
@@ -133,9 +135,30 @@ func newStreamConn(st *http2.Stream, d *vstream.Digest) *streamConn {
 func (sc *streamConn) writeRequestHead() error {
 	st := sc.st
 	b := &sc.in
+	if st.Method == "CONNECT" && st.Protocol == "" {
+		// RFC 9113 8.5: the stream becomes a tunnel to :authority once a
+		// 2xx answers; to the pipeline it is an HTTP/1.1 CONNECT.
+		sc.connect = true
+		b.WriteString("CONNECT ")
+		b.WriteString(st.Authority)
+		b.WriteString(" HTTP/1.1\r\nHost: ")
+		b.WriteString(st.Authority)
+		b.WriteString("\r\n")
+		for _, f := range st.Header {
+			if f.Name == "host" || f.Name == "content-length" {
+				continue
+			}
+			b.WriteString(f.Name)
+			b.WriteString(": ")
+			b.WriteString(f.Value)
+			b.WriteString("\r\n")
+		}
+		b.WriteString("\r\n")
+		return nil
+	}
 	if st.Method == "CONNECT" {
 		if st.Protocol != "websocket" {
-			return errors.New("CONNECT over HTTP/2 is not proxied yet")
+			return fmt.Errorf("extended CONNECT for %q is not carried", st.Protocol)
 		}
 		// RFC 8441: the stream carries a WebSocket; to an HTTP/1.1
 		// pipeline it is an upgrade, with a key of the proxy's own.
@@ -432,6 +455,21 @@ func (r *respParser) head(head []byte) error {
 	}
 	if status == 101 && r.sc.wsKey != "" {
 		return r.upgraded(fields)
+	}
+	if r.sc.connect && status >= 200 && status < 300 {
+		// The tunnel is open: HEADERS without END_STREAM, then its bytes.
+		out := fields[:0]
+		for _, f := range fields {
+			if f.Name != "content-length" {
+				out = append(out, f)
+			}
+		}
+		if err := r.sc.st.WriteHeader(status, out, false); err != nil {
+			return err
+		}
+		r.state = pRaw
+		r.sc.raw.Store(true)
+		return nil
 	}
 	if status < 200 {
 		return r.sc.st.WriteInterim(status, fields)

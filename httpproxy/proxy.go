@@ -47,7 +47,7 @@ func (hc *h1conn) proxy(ctx context.Context, s *Session) error {
 		return wrapKind(ErrRequestTooLarge, fmt.Errorf("Content-Length %d over %d", hc.req.ContentLength, max))
 	}
 	if bytes.Equal(hc.req.Method, []byte("CONNECT")) {
-		return s.Respond(405, "text/plain; charset=utf-8", []byte("405 Method Not Allowed: "+errConnect.Error()+"\n"))
+		return hc.serveConnect(ctx, s)
 	}
 	for {
 		peer, err := ph.peer.UpstreamPeer(ctx, s)

@@ -140,6 +140,9 @@ type Config struct {
 	H2C bool
 	// HTTP2 bounds each HTTP/2 connection (see protocols/http2.Limits).
 	HTTP2 http2.Limits
+	// Connect, when set, takes CONNECT requests (HTTP/1.1 and HTTP/2) to
+	// the targets it allows; without it they are answered 405.
+	Connect *ConnectConfig
 	// TLS, when set, terminates TLS on the connections Serve accepts
 	// (after the PROXY header, if any): HTTPS. Its Server's ALPN should
 	// offer "http/1.1". Session.Digest then carries the handshake.
