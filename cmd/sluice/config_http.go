@@ -31,7 +31,13 @@ type httpSection struct {
 	TLS               *tlsSection         `yaml:"tls"`
 	H2C               bool                `yaml:"h2c"`
 	H2                h2Section           `yaml:"h2"`
+	Connect           *connectSection     `yaml:"connect"`
 	Poller            string              `yaml:"poller"`
+}
+
+type connectSection struct {
+	Allow []string `yaml:"allow"`
+	Mode  string   `yaml:"mode"`
 }
 
 type httpRouteSection struct {
@@ -59,9 +65,11 @@ type HTTPConfig struct {
 	TLS *TLSConfig
 	// H2C serves HTTP/2 with prior knowledge on cleartext listeners; H2
 	// bounds every HTTP/2 connection.
-	H2C    bool
-	H2     http2.Limits
-	Name   string
+	H2C bool
+	H2  http2.Limits
+	// Connect takes CONNECT requests; nil answers them 405.
+	Connect *httpproxy.ConnectConfig
+	Name    string
 	Listen []Addr
 	// Upstreams take the requests no route matches; empty when every
 	// request must match a route (others get 404).
@@ -191,7 +199,36 @@ func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, 
 	if h.H2, err = v.h2(at(p, "h2"), &s.H2); err != nil {
 		return nil, err
 	}
+	if s.Connect != nil {
+		if h.Connect, err = v.connect(at(p, "connect"), s.Connect); err != nil {
+			return nil, err
+		}
+	}
 	return h, nil
+}
+
+// connect validates a connect: section: at least one allowed target, each
+// host:port with "*." only before a domain and "*" only as a port.
+func (v *validator) connect(p []any, s *connectSection) (*httpproxy.ConnectConfig, error) {
+	mode, err := httpproxy.ParseConnectMode(s.Mode)
+	if err != nil {
+		return nil, v.fail(at(p, "mode"), "unknown mode %q (tunnel, pipeline)", s.Mode)
+	}
+	if len(s.Allow) == 0 {
+		return nil, v.fail(at(p, "allow"), "at least one target is required (host:port, *.domain:port, host:*)")
+	}
+	for i, a := range s.Allow {
+		host, port, err := net.SplitHostPort(a)
+		bad := err != nil || host == "" || port == "" || strings.Contains(strings.TrimPrefix(host, "*."), "*")
+		if !bad && port != "*" {
+			n, err := strconv.Atoi(port)
+			bad = err != nil || n < 1 || n > 65535
+		}
+		if bad {
+			return nil, v.fail(at(p, "allow", i), "invalid target %q (want host:port, *.domain:port or host:*)", a)
+		}
+	}
+	return &httpproxy.ConnectConfig{Allow: s.Allow, Mode: mode}, nil
 }
 
 // httpRoutes validates the routes: list into h.Routes: names and

@@ -68,6 +68,7 @@ func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
 		TLS:           term,
 		H2C:           hc.H2C,
 		HTTP2:         hc.H2,
+		Connect:       hc.Connect,
 		Poller:        poller,
 		Name:          hc.Name,
 		Timeouts:      hc.Timeouts,

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestConnectThroughTheBinary: an http service with connect: tunnels an
+// allowed CONNECT, refuses another with 403, and in pipeline mode serves
+// the tunnel's inside as a connection of its own.
+func TestConnectThroughTheBinary(t *testing.T) {
+	echo := echoServer(t)
+	app := runYAML(t, fmt.Sprintf(`http:
+  - name: fwd
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %[1]q}]
+    connect: {allow: [%[1]q]}
+  - name: pipe
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %[2]q}]
+    connect: {allow: ["app.internal:80"], mode: pipeline}
+`, echo, origin(t, "P").Listener.Addr().String()), io.Discard)
+	c, err := net.Dial("tcp", app.addrOf("http", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(hangGuard))
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", echo, echo)
+	br := bufio.NewReader(c)
+	if resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"}); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
+	}
+	fmt.Fprint(c, "through")
+	got := make([]byte, len("through"))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "through" {
+		t.Fatalf("through the tunnel: %q %v", got, err)
+	}
+	c2 := rawRequest(t, app.addrOf("http", 0), "CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(c2), &http.Request{Method: "CONNECT"}); err != nil || resp.StatusCode != 403 {
+		t.Fatalf("CONNECT outside allow: %v %v", resp, err)
+	}
+	c3 := rawRequest(t, app.addrOf("http", 1), "CONNECT app.internal:80 HTTP/1.1\r\nHost: app.internal:80\r\n\r\nGET /in HTTP/1.1\r\nHost: app.internal\r\n\r\n")
+	br3 := bufio.NewReader(c3)
+	if resp, err := http.ReadResponse(br3, &http.Request{Method: "CONNECT"}); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("pipeline CONNECT: %v %v", resp, err)
+	}
+	resp, err := http.ReadResponse(br3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.HasPrefix(string(b), "P /in") {
+		t.Fatalf("inner request: %d %q", resp.StatusCode, b)
+	}
+}
+
+// TestConnectConfigErrors: connect: faults name the key and line.
+func TestConnectConfigErrors(t *testing.T) {
+	head := "http:\n  - name: a\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n"
+	for _, tc := range []struct{ yaml, want string }{
+		{head + "    connect: {mode: tunnel}\n", "x.yaml:5: http[0].connect.allow: at least one target"},
+		{head + "    connect: {allow: [\"a.*.example:443\"]}\n", `http[0].connect.allow[0]: invalid target "a.*.example:443"`},
+		{head + "    connect: {allow: [\"a.example\"]}\n", `http[0].connect.allow[0]: invalid target "a.example"`},
+		{head + "    connect: {allow: [\"a.example:443\"], mode: socks}\n", `http[0].connect.mode: unknown mode "socks"`},
+	} {
+		if _, err := parseConfig("x.yaml", []byte(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %v, want it to contain %q", err, tc.want)
+		}
+	}
+}
