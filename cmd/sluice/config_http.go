@@ -70,7 +70,7 @@ type HTTPConfig struct {
 	// Connect takes CONNECT requests; nil answers them 405.
 	Connect *httpproxy.ConnectConfig
 	Name    string
-	Listen []Addr
+	Listen  []Addr
 	// Upstreams take the requests no route matches; empty when every
 	// request must match a route (others get 404).
 	Upstreams []Upstream
