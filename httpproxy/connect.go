@@ -2,6 +2,8 @@ package httpproxy
 
 import (
 	"context"
+	"crypto/tls"
+	"io"
 	"errors"
 	"fmt"
 	"net"
@@ -93,11 +95,48 @@ func (hc *h1conn) serveConnect(ctx context.Context, s *Session) error {
 		if err := hc.established(s); err != nil {
 			return err
 		}
-		inner := vstream.WithPrefix(hc.c, hc.r.Detach())
+		var inner net.Conn = vstream.WithPrefix(hc.c, hc.r.Detach())
+		if t := hc.svc.cfg.TLS; t != nil {
+			tc, err := innerTLS(ctx, inner, t.Server.Config(), hc.svc.to.HeaderRead)
+			if err != nil {
+				hc.svc.log.Info("CONNECT pipeline: TLS inside the tunnel failed", "service", hc.svc.cfg.Name, "error", err)
+				return nil // the tunnel was answered 200: the failure is the inner connection's
+			}
+			inner = tc
+		}
 		hc.svc.serveAccepted(ctx, inner, s.Digest)
 		return nil
 	}
 	return hc.tunnelTo(ctx, s, target)
+}
+
+// innerTLS terminates TLS inside a pipeline tunnel when it starts with a
+// TLS handshake record (0x16), with the service's certificates; anything
+// else is returned as it is.
+func innerTLS(ctx context.Context, c net.Conn, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+	var first [1]byte
+	if timeout > 0 {
+		c.SetReadDeadline(time.Now().Add(timeout))
+	}
+	if _, err := io.ReadFull(c, first[:]); err != nil {
+		return nil, err
+	}
+	c.SetReadDeadline(time.Time{})
+	c = vstream.WithPrefix(c, first[:])
+	if first[0] != 0x16 {
+		return c, nil
+	}
+	tc := tls.Server(c, cfg)
+	hctx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	if err := tc.HandshakeContext(hctx); err != nil {
+		return nil, err
+	}
+	return tc, nil
 }
 
 // established sends the 2xx that opens the tunnel (no Content-Length: RFC

@@ -3,6 +3,7 @@ package httpproxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,10 @@ import (
 	"time"
 
 	xh2 "golang.org/x/net/http2"
+
+	"github.com/sluice-proxy/sluice/internal/testcert"
+	"github.com/sluice-proxy/sluice/shell"
+	"github.com/sluice-proxy/sluice/transport"
 )
 
 // echoTarget is a CONNECT target that echoes what it gets.
@@ -140,5 +145,49 @@ func TestConnectH2(t *testing.T) {
 			}
 		}
 		pw.Close()
+	}
+}
+
+// A pipeline tunnel that starts with a TLS handshake is terminated with the
+// service's certificates (TLS inside TLS here: an HTTPS proxy), and its
+// inner HTTP/1.1 request served.
+func TestConnectPipelineInnerTLS(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir(), "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Server("localhost", "app.internal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := transport.NewTLSServer(transport.ServerTLS{Certificates: []transport.CertFiles{{Cert: pair.CertFile, Key: pair.KeyFile}}, ALPN: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := h2Origin(t)
+	h := startService(t, static{&Peer{Addr: o.addr}}, Config{TLS: &shell.TLS{Server: srv}, Connect: &ConnectConfig{Allow: []string{"app.internal:443"}, Mode: ConnectPipeline}})
+	outer, err := tls.Dial("tcp", h.addr, &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outer.Close()
+	outer.SetDeadline(time.Now().Add(safety))
+	io.WriteString(outer, "CONNECT app.internal:443 HTTP/1.1\r\nHost: app.internal:443\r\n\r\n")
+	br := bufio.NewReader(outer)
+	if resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"}); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
+	}
+	if br.Buffered() != 0 {
+		t.Fatal("bytes after the 200")
+	}
+	inner := tls.Client(outer, &tls.Config{RootCAs: ca.Pool, ServerName: "app.internal"})
+	io.WriteString(inner, "GET /tls-inside HTTP/1.1\r\nHost: app.internal\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(inner), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	if resp.StatusCode != 200 || !strings.HasPrefix(string(b), "origin GET /tls-inside") {
+		t.Fatalf("inner TLS request: %d %q", resp.StatusCode, b)
 	}
 }
