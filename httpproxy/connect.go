@@ -3,9 +3,9 @@ package httpproxy
 import (
 	"context"
 	"crypto/tls"
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
