@@ -33,6 +33,8 @@ type httpSection struct {
 	H2                h2Section           `yaml:"h2"`
 	Connect           *connectSection     `yaml:"connect"`
 	Poller            string              `yaml:"poller"`
+	Protocol          string              `yaml:"protocol"`
+	Vmux              *vmuxSection        `yaml:"vmux"`
 }
 
 type connectSection struct {
@@ -69,8 +71,12 @@ type HTTPConfig struct {
 	H2  http2.Limits
 	// Connect takes CONNECT requests; nil answers them 405.
 	Connect *httpproxy.ConnectConfig
-	Name    string
-	Listen  []Addr
+	// Protocol is "http", or "vmux": each stream of a vmux session on the
+	// listeners is an HTTP connection (Vmux bounds the sessions).
+	Protocol string
+	Vmux     VmuxLimits
+	Name     string
+	Listen   []Addr
 	// Upstreams take the requests no route matches; empty when every
 	// request must match a route (others get 404).
 	Upstreams []Upstream
@@ -203,6 +209,20 @@ func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, 
 		if h.Connect, err = v.connect(at(p, "connect"), s.Connect); err != nil {
 			return nil, err
 		}
+	}
+	switch h.Protocol = s.Protocol; h.Protocol {
+	case "":
+		h.Protocol = "http"
+	case "http":
+	case "vmux":
+		if h.TLS != nil {
+			return nil, v.fail(at(p, "tls"), "not with protocol: vmux (the session's streams carry HTTP)")
+		}
+	default:
+		return nil, v.fail(at(p, "protocol"), "unknown protocol %q (http, vmux)", s.Protocol)
+	}
+	if h.Vmux, err = v.vmux(at(p, "vmux"), s.Vmux, h.Protocol); err != nil {
+		return nil, err
 	}
 	return h, nil
 }

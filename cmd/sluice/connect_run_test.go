@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-proxy/sluice/protocols/vmux"
 )
 
 // TestConnectThroughTheBinary: an http service with connect: tunnels an
@@ -72,6 +75,40 @@ func TestConnectConfigErrors(t *testing.T) {
 	} {
 		if _, err := parseConfig("x.yaml", []byte(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("error %v, want it to contain %q", err, tc.want)
+		}
+	}
+}
+
+// TestHTTPOverVmux: an http service with protocol: vmux serves each stream
+// of a vmux session as an HTTP connection, through the same routes.
+func TestHTTPOverVmux(t *testing.T) {
+	app := runYAML(t, fmt.Sprintf(`http:
+  - name: vm
+    protocol: vmux
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %q}]
+`, origin(t, "V").Listener.Addr().String()), io.Discard)
+	conn, err := net.Dial("tcp", app.addrOf("http", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := vmux.Client(conn, vmux.Config{})
+	defer sess.Close()
+	for i := range 3 {
+		st, err := sess.Open(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.SetDeadline(time.Now().Add(hangGuard))
+		fmt.Fprintf(st, "GET /s%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+		resp, err := http.ReadResponse(bufio.NewReader(st), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		st.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(string(b), fmt.Sprintf("V /s%d", i)) {
+			t.Fatalf("stream %d: %d %q", i, resp.StatusCode, b)
 		}
 	}
 }

@@ -136,6 +136,9 @@ func (s *httpService) serve(a *app) {
 		a.watchTLS(s.ctx, s.cfg.Name, s.tls)
 	}
 	for _, l := range s.listeners {
+		if s.cfg.Protocol == "vmux" {
+			l = a.serveVmux(s.cfg.Name, l, s.cfg.Vmux)
+		}
 		a.wg.Add(1)
 		go s.serveListener(a, l)
 	}

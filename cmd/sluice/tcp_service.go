@@ -132,23 +132,7 @@ func (s *tcpService) serve(a *app) {
 	for _, raw := range s.listeners {
 		var l net.Listener = raw
 		if s.cfg.Protocol == "vmux" {
-			vl := vstream.NewListener(vstream.Addr{Net: "vmux", Name: raw.Addr().String()}, 64)
-			l = vl
-			a.wg.Add(1)
-			go func() {
-				defer a.wg.Done()
-				// Ends when the proxy's shutdown closes vl: GOAWAY, then
-				// the sessions' open streams drain with the proxy.
-				cfg := vmuxConfig(s.cfg.Vmux)
-				cfg.OnClose = func(ss *vmux.Session, err error) {
-					a.metrics.VmuxSessionEnded(s.cfg.Name, err)
-					a.log.Debug("vmux session ended", "service", s.cfg.Name, "peer", ss.RemoteAddr().String(), "reason", vmux.Reason(err), "error", err)
-				}
-				err := vmux.Serve(context.Background(), raw, vl, cfg)
-				if err != nil {
-					a.log.Error("vmux listener stopped", "service", s.cfg.Name, "addr", raw.Addr().String(), "error", err)
-				}
-			}()
+			l = a.serveVmux(s.cfg.Name, raw, s.cfg.Vmux)
 		}
 		a.wg.Add(1)
 		go func() {
@@ -170,6 +154,27 @@ func (s *tcpService) serve(a *app) {
 			}()
 		}
 	}
+}
+
+// serveVmux serves vmux sessions on raw and returns the listener of their
+// streams, which the service serves as it would sockets. The sessions end
+// when the service's shutdown closes that listener: GOAWAY, then their
+// open streams drain with the service.
+func (a *app) serveVmux(name string, raw net.Listener, lim VmuxLimits) net.Listener {
+	vl := vstream.NewListener(vstream.Addr{Net: "vmux", Name: raw.Addr().String()}, 64)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		cfg := vmuxConfig(lim)
+		cfg.OnClose = func(ss *vmux.Session, err error) {
+			a.metrics.VmuxSessionEnded(name, err)
+			a.log.Debug("vmux session ended", "service", name, "peer", ss.RemoteAddr().String(), "reason", vmux.Reason(err), "error", err)
+		}
+		if err := vmux.Serve(context.Background(), raw, vl, cfg); err != nil {
+			a.log.Error("vmux listener stopped", "service", name, "addr", raw.Addr().String(), "error", err)
+		}
+	}()
+	return vl
 }
 
 // vmuxConfig maps a service's vmux: limits onto the vmux.Config of its
