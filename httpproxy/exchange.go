@@ -100,6 +100,9 @@ func (hc *h1conn) sendRequest(ctx context.Context, s *Session, uc *upConn) error
 	if inline {
 		hc.upw = append(hc.upw, hc.inlineBody...)
 	}
+	if s.mirror != nil {
+		hc.startMirror(s, hc.upw, !hasBody || inline)
+	}
 	uc.wd.extend(hc.clock, uc.c.SetWriteDeadline, wto)
 	if _, err := uc.c.Write(hc.upw); err != nil {
 		return upstreamErr(err)

@@ -24,6 +24,7 @@ type Metrics struct {
 	firstByte  *prometheus.HistogramVec
 	bodyBytes  *prometheus.CounterVec
 	upHealthy  *prometheus.GaugeVec
+	mirrors    *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -59,11 +60,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		bodyBytes: promvec.Counter("sluice_http_body_bytes_total",
 			"Body payload bytes moved, by service and direction (request: client to upstream; response: upstream to client).",
 			"service", "direction"),
+		mirrors: promvec.Counter("sluice_http_mirror_total",
+			"Background copies of requests to a shadow upstream (Session.Mirror), by service and result: ok (answered; the answer dropped), failed (no answer, or a connect error), dropped (too many in flight), skipped (a body that streams is not copied), shutdown.",
+			"service", "result"),
 		upHealthy: promvec.Gauge("sluice_http_upstream_healthy",
 			"1 when an upstream takes new requests, 0 when health checks or passive marking took it out, by service, route (empty for the service's own upstreams) and upstream.",
 			"service", "route", "upstream"),
 	}
-	if err := promvec.Register(reg, m.requests, m.duration, m.errors, m.conns, m.active, m.rejected, m.upConns, m.connectErr, m.firstByte, m.bodyBytes, m.upHealthy); err != nil {
+	if err := promvec.Register(reg, m.requests, m.duration, m.errors, m.conns, m.active, m.rejected, m.upConns, m.connectErr, m.firstByte, m.bodyBytes, m.upHealthy, m.mirrors); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -166,6 +170,11 @@ func (sm *serviceMetrics) connectError(upstream, kind string) {
 // fails so).
 func (sm *serviceMetrics) localResource() {
 	sm.m.errors.WithLabelValues(sm.name, "local_resource").Inc()
+}
+
+// mirrored counts a mirror copy's outcome.
+func (sm *serviceMetrics) mirrored(result string) {
+	sm.m.mirrors.WithLabelValues(sm.name, result).Inc()
 }
 
 func (sm *serviceMetrics) firstByte(d time.Duration) { sm.firstByteH.Observe(d.Seconds()) }

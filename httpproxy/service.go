@@ -140,6 +140,9 @@ type Config struct {
 	H2C bool
 	// HTTP2 bounds each HTTP/2 connection (see protocols/http2.Limits).
 	HTTP2 http2.Limits
+	// MaxMirrors bounds the mirror copies (Session.Mirror) in flight; 0
+	// means DefaultMaxMirrors.
+	MaxMirrors int
 	// Connect, when set, takes CONNECT requests (HTTP/1.1 and HTTP/2) to
 	// the targets it allows; without it they are answered 405.
 	Connect *ConnectConfig
@@ -187,6 +190,13 @@ type Service struct {
 	drain     chan struct{}
 	drainOnce sync.Once
 
+	// Mirror copies (Session.Mirror): slots bound them, mirrorCtx ends
+	// them at Shutdown, mirrorWG waits for them.
+	mirrorSlots  chan struct{}
+	mirrorCtx    context.Context
+	mirrorCancel context.CancelFunc
+	mirrorWG     sync.WaitGroup
+
 	mu    sync.Mutex
 	conns map[*h1conn]struct{}
 	shell *shell.Shell  // listeners, filters, PROXY admit
@@ -211,6 +221,15 @@ func New(p Proxy, cfg Config) (*Service, error) {
 		conns:   make(map[*h1conn]struct{}),
 		drain:   make(chan struct{}),
 	}
+	slots := cfg.MaxMirrors
+	switch {
+	case slots == 0:
+		slots = DefaultMaxMirrors
+	case slots < 0:
+		slots = 0 // none: every copy is dropped
+	}
+	s.mirrorSlots = make(chan struct{}, slots)
+	s.mirrorCtx, s.mirrorCancel = context.WithCancel(context.Background())
 	if s.pool == nil {
 		s.pool = NewPool(PoolConfig{})
 		s.ownPool = true
@@ -332,6 +351,8 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		<-idle
 		errs = append(errs, ctx.Err())
 	}
+	s.mirrorCancel()
+	s.mirrorWG.Wait()
 	if s.ownPool {
 		s.pool.Close()
 	}

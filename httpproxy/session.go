@@ -61,6 +61,8 @@ type Session struct {
 	undelivered int
 	// pick is Balanced's state for this request.
 	pick pickState
+	// mirror is where Mirror asked a copy of the request to go.
+	mirror *Peer
 }
 
 // reset readies s for the next request of its connection.

@@ -49,6 +49,12 @@ type httpRouteSection struct {
 	Upstreams         []upstreamSection `yaml:"upstreams"`
 	Balance           string            `yaml:"balance"`
 	SetRequestHeaders map[string]string `yaml:"set_request_headers"`
+	Mirror            *mirrorSection    `yaml:"mirror"`
+}
+
+type mirrorSection struct {
+	Upstreams []upstreamSection `yaml:"upstreams"`
+	Percent   *float64          `yaml:"percent"`
 }
 
 type httpTimeoutsSection struct {
@@ -117,6 +123,10 @@ type HTTPRoute struct {
 	// SetRequestHeaders are set after the service's, so a route's value
 	// wins over the service's for the same field.
 	SetRequestHeaders []HeaderField
+	// Mirror sends a copy of MirrorPercent of the route's requests to the
+	// mirror upstreams (in turn), in the background; nil for none.
+	Mirror        []Upstream
+	MirrorPercent float64
 }
 
 // HeaderField is a request header field to set.
@@ -346,6 +356,19 @@ func (v *validator) httpRoute(rp []any, s *httpRouteSection, svc *HTTPConfig) (*
 	own, err := v.headers(at(rp, "set_request_headers"), s.SetRequestHeaders)
 	if err != nil {
 		return nil, err
+	}
+	if m := s.Mirror; m != nil {
+		mp := at(rp, "mirror")
+		if r.Mirror, err = v.upstreams(at(mp, "upstreams"), m.Upstreams, true, true); err != nil {
+			return nil, err
+		}
+		r.MirrorPercent = 100
+		if m.Percent != nil {
+			if *m.Percent <= 0 || *m.Percent > 100 {
+				return nil, v.fail(at(mp, "percent"), "must be above 0 and at most 100, got %v", *m.Percent)
+			}
+			r.MirrorPercent = *m.Percent
+		}
 	}
 	// The service's fields, then the route's: the route's value wins.
 	r.SetRequestHeaders = slices.Clone(svc.SetRequestHeaders)

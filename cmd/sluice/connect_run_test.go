@@ -112,3 +112,51 @@ func TestHTTPOverVmux(t *testing.T) {
 		}
 	}
 }
+
+// TestMirrorThroughTheBinary: a route's mirror: sends a copy of its
+// requests to the shadow upstream, whose answer nobody waits for.
+func TestMirrorThroughTheBinary(t *testing.T) {
+	copies := make(chan string, 4)
+	hold := make(chan struct{})
+	defer close(hold)
+	shadow := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		copies <- r.URL.Path
+		<-hold // the client must not wait for this
+	}))
+	app := runYAML(t, fmt.Sprintf(`http:
+  - name: web
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %q}]
+    routes:
+      - path_prefix: /api/
+        mirror: {upstreams: [{addr: %q}], percent: 100}
+`, origin(t, "M").Listener.Addr().String(), shadow), io.Discard)
+	c := &http.Client{Transport: &http.Transport{}}
+	if status, body := get(t, c, app.addrOf("http", 0), "x", "/api/v1"); status != 200 || !strings.HasPrefix(body, "M /api/v1") {
+		t.Fatalf("mirrored route: %d %q", status, body)
+	}
+	select {
+	case p := <-copies:
+		if p != "/api/v1" {
+			t.Fatalf("the shadow got %q", p)
+		}
+	case <-time.After(hangGuard):
+		t.Fatal("no copy reached the shadow")
+	}
+	if _, err := parseConfig("x.yaml", []byte("http:\n  - name: a\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    routes: [{path_prefix: /a/, mirror: {upstreams: [{addr: \"127.0.0.1:3\"}], percent: 0}}]\n")); err == nil || !strings.Contains(err.Error(), "http[0].routes[0].mirror.percent: must be above 0") {
+		t.Fatalf("mirror percent 0: %v", err)
+	}
+}
+
+// httptestServer serves h on 127.0.0.1:0 until the test ends.
+func httptestServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
 	"net/http"
 	"slices"
+	"sync/atomic"
 
 	"github.com/sluice-proxy/sluice/httpproxy"
 	"github.com/sluice-proxy/sluice/protocols/http1"
@@ -35,6 +37,24 @@ type httpRoute struct {
 	prefix  string
 	up      *httpproxy.Balanced
 	headers []HeaderField
+	mirror  *mirrorTarget // nil: no copies
+}
+
+// mirrorTarget is where a route's mirror copies go: its upstreams in turn,
+// for a share of the requests.
+type mirrorTarget struct {
+	peers   []*httpproxy.Peer
+	percent float64
+	next    atomic.Uint64
+}
+
+// pick returns the peer for this request's copy, or nil when the request
+// is not among the share mirrored.
+func (m *mirrorTarget) pick() *httpproxy.Peer {
+	if m.percent < 100 && rand.Float64()*100 >= m.percent {
+		return nil
+	}
+	return m.peers[m.next.Add(1)%uint64(len(m.peers))]
 }
 
 var (
@@ -166,7 +186,13 @@ func (r *httpRouter) RequestFilter(ctx context.Context, s *httpproxy.Session) (b
 // UpstreamPeer picks a backend of the route's balancer, never one that
 // already failed to connect for this request.
 func (r *httpRouter) UpstreamPeer(ctx context.Context, s *httpproxy.Session) (*httpproxy.Peer, error) {
-	return s.Ctx.(*httpRoute).up.Pick(s)
+	rt := s.Ctx.(*httpRoute)
+	if rt.mirror != nil {
+		if p := rt.mirror.pick(); p != nil {
+			s.Mirror(p)
+		}
+	}
+	return rt.up.Pick(s)
 }
 
 // UpstreamRequestFilter sets the route's request headers (the service's

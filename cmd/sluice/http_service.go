@@ -40,6 +40,20 @@ func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
 	routes := make([]*httpRoute, 0, len(hc.Routes))
 	for _, rc := range hc.Routes {
 		rt := &httpRoute{name: rc.Name, host: rc.Host, prefix: rc.PathPrefix, headers: rc.SetRequestHeaders}
+		if len(rc.Mirror) > 0 {
+			m := &mirrorTarget{percent: rc.MirrorPercent}
+			for _, u := range rc.Mirror {
+				p := &httpproxy.Peer{Addr: u.Addr.Address, Network: u.Addr.Network, Protocol: u.Protocol, MaxStreams: u.MaxStreams, PingInterval: u.PingInterval}
+				if u.TLS != nil {
+					var err error
+					if p.TLS, err = transport.NewTLSClient(*u.TLS); err != nil {
+						return nil, fmt.Errorf("http %s: mirror upstream %s: %w", hc.Name, u.Addr, err)
+					}
+				}
+				m.peers = append(m.peers, p)
+			}
+			rt.mirror = m
+		}
 		if len(rc.Upstreams) > 0 {
 			var err error
 			if rt.up, err = s.upstreams(a, rc.Name, rc.Upstreams, rc.Balance); err != nil {
