@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/quic-go/quic-go/http3"
+
 	"github.com/sluice-proxy/sluice/connfilter"
 	"github.com/sluice-proxy/sluice/fdpoll"
 	"github.com/sluice-proxy/sluice/internal/localerr"
@@ -199,8 +201,9 @@ type Service struct {
 
 	mu    sync.Mutex
 	conns map[*h1conn]struct{}
-	shell *shell.Shell  // listeners, filters, PROXY admit
-	idle  chan struct{} // closed when conns drops to 0 while draining
+	h3    []*http3.Server // ServeHTTP3's, for Shutdown
+	shell *shell.Shell    // listeners, filters, PROXY admit
+	idle  chan struct{}   // closed when conns drops to 0 while draining
 }
 
 // New returns a Service that proxies through p.
@@ -337,6 +340,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 
 	var errs []error
+	s.shutdownH3(ctx)
 	if err := s.shell.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
