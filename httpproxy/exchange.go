@@ -448,6 +448,7 @@ func (hc *h1conn) relayResponse(ctx context.Context, s *Session, uc *upConn, rto
 		}
 	}
 	hc.setConnection(s, &resp.Header)
+	hc.altSvc(&resp.Header)
 	resp.Version = 11
 	s.Status = resp.Status
 	hc.wbuf = resp.AppendHead(hc.wbuf[:0])

@@ -33,6 +33,7 @@ func (hc *h1conn) writeWhole(s *Session, resp *http1.Response, body []byte) erro
 		resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	hc.setConnection(s, &resp.Header)
+	hc.altSvc(&resp.Header)
 	hc.wbuf = resp.AppendHead(hc.wbuf[:0])
 	if !noBody && !bytes.Equal(hc.req.Method, []byte("HEAD")) {
 		hc.wbuf = append(hc.wbuf, body...)
@@ -50,6 +51,13 @@ func (hc *h1conn) writeWhole(s *Session, resp *http1.Response, body []byte) erro
 		return err
 	}
 	return nil
+}
+
+// altSvc adds Config.AltSvc to a response that has no Alt-Svc of its own.
+func (hc *h1conn) altSvc(h *http1.Header) {
+	if a := hc.svc.cfg.AltSvc; a != "" && !h.Has("Alt-Svc") {
+		h.Set("Alt-Svc", a)
+	}
 }
 
 // bodyless reports whether a response with status never has a body.

@@ -142,6 +142,9 @@ type Config struct {
 	H2C bool
 	// HTTP2 bounds each HTTP/2 connection (see protocols/http2.Limits).
 	HTTP2 http2.Limits
+	// AltSvc, when set, is the Alt-Svc field added to every response that
+	// has none (`h3=":443"; ma=86400` advertises HTTP/3).
+	AltSvc string
 	// MaxMirrors bounds the mirror copies (Session.Mirror) in flight; 0
 	// means DefaultMaxMirrors.
 	MaxMirrors int

@@ -35,6 +35,12 @@ type httpSection struct {
 	Poller            string              `yaml:"poller"`
 	Protocol          string              `yaml:"protocol"`
 	Vmux              *vmuxSection        `yaml:"vmux"`
+	HTTP3             *http3Section       `yaml:"http3"`
+}
+
+type http3Section struct {
+	Listen []string `yaml:"listen"`
+	AltSvc *bool    `yaml:"alt_svc"`
 }
 
 type connectSection struct {
@@ -81,8 +87,12 @@ type HTTPConfig struct {
 	// listeners is an HTTP connection (Vmux bounds the sessions).
 	Protocol string
 	Vmux     VmuxLimits
-	Name     string
-	Listen   []Addr
+	// HTTP3 are the UDP addresses HTTP/3 is served on (with TLS's
+	// certificates); AltSvc advertises the first on every response.
+	HTTP3  []string
+	AltSvc bool
+	Name   string
+	Listen []Addr
 	// Upstreams take the requests no route matches; empty when every
 	// request must match a route (others get 404).
 	Upstreams []Upstream
@@ -233,6 +243,22 @@ func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, 
 	}
 	if h.Vmux, err = v.vmux(at(p, "vmux"), s.Vmux, h.Protocol); err != nil {
 		return nil, err
+	}
+	if q := s.HTTP3; q != nil {
+		qp := at(p, "http3")
+		if h.TLS == nil {
+			return nil, v.fail(qp, "HTTP/3 needs the service's tls: (QUIC is always encrypted)")
+		}
+		if len(q.Listen) == 0 {
+			return nil, v.fail(at(qp, "listen"), "at least one UDP address is required")
+		}
+		for i, l := range q.Listen {
+			if _, err := v.hostPort(at(qp, "listen", i), l, true); err != nil {
+				return nil, err
+			}
+		}
+		h.HTTP3 = q.Listen
+		h.AltSvc = q.AltSvc == nil || *q.AltSvc
 	}
 	return h, nil
 }

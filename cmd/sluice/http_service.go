@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sluice-proxy/sluice/fdpoll"
 	"github.com/sluice-proxy/sluice/httpproxy"
@@ -19,6 +22,7 @@ type httpService struct {
 	svc       *httpproxy.Service
 	filters   connFilters
 	listeners []net.Listener
+	h3        []net.PacketConn     // HTTP/3 sockets (http3.listen)
 	tls       *transport.TLSServer // nil without tls:
 	life                           // health checks and file watches, until shutdown
 	// balancers are the service's and its routes' own, for health checks.
@@ -78,7 +82,15 @@ func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
 		return nil, fmt.Errorf("http %s: %w", hc.Name, err)
 	}
 	s.tls = srv
+	if s.h3, err = listenUDPShared(hc.HTTP3); err != nil {
+		return nil, fmt.Errorf("http %s: http3: %w", hc.Name, err)
+	}
+	altSvc := ""
+	if len(s.h3) > 0 && hc.AltSvc {
+		altSvc = fmt.Sprintf(`h3=":%d"; ma=86400`, s.h3[0].LocalAddr().(*net.UDPAddr).Port)
+	}
 	s.svc, err = httpproxy.New(s.router, httpproxy.Config{
+		AltSvc:        altSvc,
 		TLS:           term,
 		H2C:           hc.H2C,
 		HTTP2:         hc.H2,
@@ -96,12 +108,44 @@ func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
 		AccessLog:     hc.AccessLog,
 	})
 	if err != nil {
+		closePackets(s.h3)
 		return nil, fmt.Errorf("http %s: %w", hc.Name, err)
 	}
 	if s.listeners, err = a.listenAll("http", hc.Name, hc.Listen, &hc.SocketConfig); err != nil {
+		closePackets(s.h3)
 		return nil, err
 	}
 	return s, nil
+}
+
+func closePackets(pcs []net.PacketConn) {
+	for _, pc := range pcs {
+		pc.Close()
+	}
+}
+
+// listenUDPShared binds the HTTP/3 addresses with SO_REUSEPORT, so that a
+// reload or an upgrade can bind them beside the running sockets.
+func listenUDPShared(addrs []string) ([]net.PacketConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		})
+		return errors.Join(err, serr)
+	}}
+	var pcs []net.PacketConn
+	for _, addr := range addrs {
+		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+		if err != nil {
+			for _, p := range pcs {
+				p.Close()
+			}
+			return nil, err
+		}
+		pcs = append(pcs, pc)
+	}
+	return pcs, nil
 }
 
 // upstreams builds a balancer over list, kept by an httpproxy.Balanced
@@ -148,6 +192,15 @@ func (s *httpService) upstreams(a *app, route string, list []Upstream, balance s
 func (s *httpService) serve(a *app) {
 	if s.tls != nil {
 		a.watchTLS(s.ctx, s.cfg.Name, s.tls)
+	}
+	for _, pc := range s.h3 {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := s.svc.ServeHTTP3(pc, s.tls.Config()); err != nil {
+				a.log.Error("HTTP/3 listener stopped", "service", s.cfg.Name, "addr", pc.LocalAddr().String(), "error", err)
+			}
+		}()
 	}
 	for _, l := range s.listeners {
 		if s.cfg.Protocol == "vmux" {

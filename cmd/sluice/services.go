@@ -74,16 +74,20 @@ func (s *tcpService) stopAccepting()                     { s.proxy.StopAccepting
 func (s *tcpService) config() any                        { return s.cfg }
 func (s *tcpService) sockets() map[string]net.Listener   { return socketsOf(s.cfg.Listen, s.listeners) }
 
-func (s *httpService) kind() string                       { return "http" }
-func (s *httpService) name() string                       { return s.cfg.Name }
-func (s *httpService) addrs() []net.Addr                  { return listenerAddrs(s.listeners) }
-func (s *httpService) shutdown(ctx context.Context) error { defer s.end(); return s.svc.Shutdown(ctx) }
-func (s *httpService) close()                             { s.end(); closeListeners(s.listeners) }
-func (s *httpService) pools() []*lb.Balancer              { return s.balancers }
-func (s *httpService) ready() error                       { return healthReady(s.cfg.Health != nil, s.balancers) }
-func (s *httpService) stopAccepting()                     { s.svc.StopAccepting() }
-func (s *httpService) config() any                        { return s.cfg }
-func (s *httpService) sockets() map[string]net.Listener   { return socketsOf(s.cfg.Listen, s.listeners) }
+func (s *httpService) kind() string      { return "http" }
+func (s *httpService) name() string      { return s.cfg.Name }
+func (s *httpService) addrs() []net.Addr { return listenerAddrs(s.listeners) }
+func (s *httpService) shutdown(ctx context.Context) error {
+	defer closePackets(s.h3) // HTTP/3 ends in Shutdown; its sockets are ours
+	defer s.end()
+	return s.svc.Shutdown(ctx)
+}
+func (s *httpService) close()                           { s.end(); closeListeners(s.listeners); closePackets(s.h3) }
+func (s *httpService) pools() []*lb.Balancer            { return s.balancers }
+func (s *httpService) ready() error                     { return healthReady(s.cfg.Health != nil, s.balancers) }
+func (s *httpService) stopAccepting()                   { s.svc.StopAccepting() }
+func (s *httpService) config() any                      { return s.cfg }
+func (s *httpService) sockets() map[string]net.Listener { return socketsOf(s.cfg.Listen, s.listeners) }
 
 func (s *udpService) kind() string                       { return "udp" }
 func (s *udpService) name() string                       { return s.cfg.Name }

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/quic-go/quic-go/http3"
+
+	"github.com/sluice-proxy/sluice/internal/testcert"
+)
+
+// TestHTTP3ThroughTheBinary: an https service with http3: serves HTTP/3 on
+// its UDP address to the same upstreams, and its HTTPS responses advertise
+// it with Alt-Svc.
+func TestHTTP3ThroughTheBinary(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir(), "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Server("localhost", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := runYAML(t, fmt.Sprintf(`http:
+  - name: web
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %q}]
+    tls: {certificates: [{cert: %q, key: %q}]}
+    http3: {listen: ["127.0.0.1:0"]}
+`, origin(t, "Q").Listener.Addr().String(), pair.CertFile, pair.KeyFile), io.Discard)
+	var h3 net.Addr
+	for _, s := range app.currentServices() {
+		if hs, ok := s.(*httpService); ok && len(hs.h3) > 0 {
+			h3 = hs.h3[0].LocalAddr()
+		}
+	}
+	if h3 == nil {
+		t.Fatal("no HTTP/3 socket")
+	}
+	tlsCfg := &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"}
+	tr := &http3.Transport{TLSClientConfig: tlsCfg}
+	defer tr.Close()
+	resp, err := (&http.Client{Transport: tr, Timeout: hangGuard}).Get("https://" + h3.String() + "/q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 3 || resp.StatusCode != 200 || !strings.HasPrefix(string(b), "Q /q") {
+		t.Fatalf("over HTTP/3: %s %d %q", resp.Proto, resp.StatusCode, b)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: hangGuard}
+	resp, err = c.Get("https://" + app.addrOf("http", 0) + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	port := h3.(*net.UDPAddr).Port
+	if want := fmt.Sprintf(`h3=":%d"; ma=86400`, port); resp.Header.Get("Alt-Svc") != want {
+		t.Fatalf("Alt-Svc %q, want %q", resp.Header.Get("Alt-Svc"), want)
+	}
+	if _, err := parseConfig("x.yaml", []byte("http:\n  - name: a\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    http3: {listen: [\"127.0.0.1:3\"]}\n")); err == nil || !strings.Contains(err.Error(), "http[0].http3: HTTP/3 needs the service's tls:") {
+		t.Fatalf("http3 without tls: %v", err)
+	}
+}
