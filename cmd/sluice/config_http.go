@@ -225,9 +225,19 @@ func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, 
 	if h.H2, err = v.h2(at(p, "h2"), &s.H2); err != nil {
 		return nil, err
 	}
+	if err := v.httpProtocols(p, s, h); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// httpProtocols validates what an http service speaks beyond HTTP/1.1 and
+// HTTP/2: CONNECT, vmux listeners, HTTP/3.
+func (v *validator) httpProtocols(p []any, s *httpSection, h *HTTPConfig) error {
+	var err error
 	if s.Connect != nil {
 		if h.Connect, err = v.connect(at(p, "connect"), s.Connect); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	switch h.Protocol = s.Protocol; h.Protocol {
@@ -236,31 +246,31 @@ func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, 
 	case "http":
 	case "vmux":
 		if h.TLS != nil {
-			return nil, v.fail(at(p, "tls"), "not with protocol: vmux (the session's streams carry HTTP)")
+			return v.fail(at(p, "tls"), "not with protocol: vmux (the session's streams carry HTTP)")
 		}
 	default:
-		return nil, v.fail(at(p, "protocol"), "unknown protocol %q (http, vmux)", s.Protocol)
+		return v.fail(at(p, "protocol"), "unknown protocol %q (http, vmux)", s.Protocol)
 	}
 	if h.Vmux, err = v.vmux(at(p, "vmux"), s.Vmux, h.Protocol); err != nil {
-		return nil, err
+		return err
 	}
 	if q := s.HTTP3; q != nil {
 		qp := at(p, "http3")
 		if h.TLS == nil {
-			return nil, v.fail(qp, "HTTP/3 needs the service's tls: (QUIC is always encrypted)")
+			return v.fail(qp, "HTTP/3 needs the service's tls: (QUIC is always encrypted)")
 		}
 		if len(q.Listen) == 0 {
-			return nil, v.fail(at(qp, "listen"), "at least one UDP address is required")
+			return v.fail(at(qp, "listen"), "at least one UDP address is required")
 		}
 		for i, l := range q.Listen {
 			if _, err := v.hostPort(at(qp, "listen", i), l, true); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		h.HTTP3 = q.Listen
 		h.AltSvc = q.AltSvc == nil || *q.AltSvc
 	}
-	return h, nil
+	return nil
 }
 
 // connect validates a connect: section: at least one allowed target, each
