@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quic-go/quic-go/http3"
 	xh2 "golang.org/x/net/http2"
 )
 
@@ -26,6 +27,29 @@ type h2Pool struct {
 	peers  map[h2Key]*h2Peer
 	closed bool
 	bufs   sync.Pool // *[]byte of h2CopyBuf bytes: response body copies
+	h3     map[h2Key]*http3.Transport
+}
+
+// h3Transport returns the transport of an HTTP/3 peer, which keeps its
+// QUIC connections.
+func (p *h2Pool) h3Transport(k h2Key, peer *Peer) (*http3.Transport, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errors.New("httpproxy: pool closed")
+	}
+	if tr := p.h3[k]; tr != nil {
+		return tr, nil
+	}
+	if peer.TLS == nil {
+		return nil, wrapKind(ErrUpstreamTLS, fmt.Errorf("%w: %s: HTTP/3 needs Peer.TLS", ErrConnect, peer.Addr))
+	}
+	if p.h3 == nil {
+		p.h3 = make(map[h2Key]*http3.Transport)
+	}
+	tr := &http3.Transport{TLSClientConfig: peer.TLS.Clone(), DisableCompression: true}
+	p.h3[k] = tr
+	return tr, nil
 }
 
 // h2CopyBuf is the buffer a response body is copied through (one default
@@ -207,7 +231,12 @@ func (p *h2Pool) close() {
 		all = append(all, hp.conns...)
 		hp.conns = nil
 	}
+	h3 := p.h3
+	p.h3 = nil
 	p.mu.Unlock()
+	for _, tr := range h3 {
+		tr.Close()
+	}
 	for _, cc := range all {
 		cc.Close()
 	}

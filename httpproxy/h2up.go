@@ -34,6 +34,14 @@ import (
 func (hc *h1conn) connectH2(ctx context.Context, peer *Peer, key poolKey) (*upConn, error) {
 	svc := hc.svc
 	k := h2Key{poolKey: key, proto: peer.Protocol, maxStreams: peer.MaxStreams, ping: peer.PingInterval}
+	if peer.Protocol == H3 {
+		tr, err := svc.pool.h2.h3Transport(k, peer)
+		if err != nil {
+			return nil, err
+		}
+		ex := newH3Exchange(svc, tr, k, peer)
+		return &upConn{c: ex, r: http1.NewReader(ex, svc.cfg.Limits), key: key, uses: 1, h2: true}, nil
+	}
 	dctx, cancel := svc.connectContext(ctx, peer)
 	defer cancel()
 	cfg := peer.TLS
@@ -105,10 +113,22 @@ func newH2Exchange(svc *Service, cc *xh2.ClientConn, k h2Key, peer *Peer, dial f
 	return ex
 }
 
+// newH3Exchange is newH2Exchange for an HTTP/3 peer: its requests go
+// through tr, which keeps the QUIC connections.
+func newH3Exchange(svc *Service, tr http.RoundTripper, k h2Key, peer *Peer) *h2Exchange {
+	a, b := net.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	ex := &h2Exchange{Conn: a, cancel: cancel}
+	x := &h2Run{svc: svc, h3: tr, k: k, peer: peer, c: b, ctx: ctx, ex: ex}
+	go x.run()
+	return ex
+}
+
 // h2Run is one exchange's goroutine.
 type h2Run struct {
 	svc  *Service
-	cc   *xh2.ClientConn
+	cc   *xh2.ClientConn   // HTTP/2: the connection with the stream reserved
+	h3   http.RoundTripper // HTTP/3: the peer's transport (cc is nil)
 	k    h2Key
 	peer *Peer
 	dial func(context.Context) (net.Conn, error)
@@ -127,7 +147,7 @@ func (x *h2Run) run() {
 	rd := http1.NewReader(x.c, x.svc.cfg.Limits)
 	var req http1.Request
 	if err := rd.ReadRequest(&req); err != nil {
-		release(x.cc)
+		x.release()
 		return
 	}
 	var body *trackedBody
@@ -136,12 +156,12 @@ func (x *h2Run) run() {
 	}
 	hreq, err := x.request(&req, body)
 	if err != nil {
-		release(x.cc)
+		x.release()
 		return
 	}
 	var ws *io.PipeWriter // a WebSocket's bytes to the upstream
 	wsKey := hreq.Header.Get("Sec-Websocket-Key")
-	if req.Upgrade && strings.EqualFold(string(req.Header.Get("Upgrade")), "websocket") && wsKey != "" {
+	if x.cc != nil && req.Upgrade && strings.EqualFold(string(req.Header.Get("Upgrade")), "websocket") && wsKey != "" {
 		// RFC 8441: an HTTP/1.1 WebSocket upgrade goes to an HTTP/2
 		// upstream as an extended CONNECT (the upstream must have
 		// advertised SETTINGS_ENABLE_CONNECT_PROTOCOL).
@@ -153,7 +173,7 @@ func (x *h2Run) run() {
 	}
 	cc := x.cc
 	var resp *http.Response
-	for try := 1; ; try++ {
+	for try := 1; x.h3 == nil; try++ {
 		resp, err = cc.RoundTrip(hreq)
 		if err == nil || try == maxH2Retries || !unprocessed(err) || (body != nil && body.touched.Load()) {
 			break
@@ -163,6 +183,9 @@ func (x *h2Run) run() {
 		if cc, _, err = x.svc.pool.h2.acquire(x.ctx, x.k, x.dial); err != nil {
 			break
 		}
+	}
+	if x.h3 != nil {
+		resp, err = x.h3.RoundTrip(hreq)
 	}
 	if err != nil {
 		return // the pipeline reads a close before any response
@@ -205,6 +228,13 @@ func (x *h2Run) tunnel(resp *http.Response, key string, early []byte, w *io.Pipe
 	io.Copy(x.c, resp.Body)
 }
 
+// release gives back the stream reserved for an HTTP/2 request not sent.
+func (x *h2Run) release() {
+	if x.cc != nil {
+		release(x.cc)
+	}
+}
+
 // unprocessed reports whether a RoundTrip error says the upstream did not
 // process the request: a GOAWAY below its stream, a REFUSED_STREAM, or a
 // connection that became unusable before the stream was sent. net/http
@@ -241,6 +271,9 @@ func (x *h2Run) request(req *http1.Request, body *trackedBody) (*http.Request, e
 		return nil, err
 	}
 	u.Scheme, u.Host = scheme, string(req.Host)
+	if x.h3 != nil {
+		u.Host = x.peer.Addr // the transport dials the URL's host
+	}
 	hreq := &http.Request{
 		Method:     string(req.Method),
 		URL:        u,

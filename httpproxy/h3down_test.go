@@ -73,3 +73,41 @@ func TestHTTP3Downstream(t *testing.T) {
 		t.Fatalf("POST over h3: %d bytes, trailer %v", len(b), resp.Trailer)
 	}
 }
+
+// HTTP/3 upstream (Peer.Protocol H3): an HTTP/1.1 client's requests reach
+// a quic-go HTTP/3 origin, bodies and trailers carried, over one QUIC
+// connection.
+func TestHTTP3Upstream(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir(), "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Server("origin.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	origin := &http3.Server{TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{pair.TLS}}), Handler: h2Handler()}
+	go origin.Serve(pc)
+	defer origin.Close()
+	cfg, err := transport.NewTLSClient(transport.ClientTLS{SNI: "origin.example", CA: ca.CertFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startService(t, static{&Peer{Addr: pc.LocalAddr().String(), TLS: cfg, Protocol: H3}}, Config{})
+	c := dialProxy(t, h.addr)
+	c.send("GET /h3up HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, body := c.response("GET")
+	if resp.StatusCode != 200 || !strings.HasPrefix(body, "origin GET /h3up") || resp.Header.Get("X-Proto-Seen") != "HTTP/3.0" {
+		t.Fatalf("to an HTTP/3 origin: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	c.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+	resp, body = c.response("POST")
+	if resp.StatusCode != 200 || body != "hello" || resp.Trailer.Get("X-Sum") != "5" {
+		t.Fatalf("chunked POST to HTTP/3: %d %q trailer %v", resp.StatusCode, body, resp.Trailer)
+	}
+}

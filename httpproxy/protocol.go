@@ -16,9 +16,12 @@ const (
 	// Auto is what ALPN chooses over TLS (h2, else http/1.1) and HTTP/1.1
 	// over cleartext.
 	Auto
+	// H3 is HTTP/3 over QUIC (Peer.TLS must be set; Peer.Addr is a UDP
+	// address). Requests share QUIC connections per peer.
+	H3
 )
 
-var protocolNames = [...]string{HTTP1: "http1", H2: "h2", H2C: "h2c", Auto: "auto"}
+var protocolNames = [...]string{HTTP1: "http1", H2: "h2", H2C: "h2c", Auto: "auto", H3: "h3"}
 
 // String returns the protocol's config name.
 func (p Protocol) String() string {
@@ -38,14 +41,14 @@ func ParseProtocol(s string) (Protocol, error) {
 			return Protocol(p), nil
 		}
 	}
-	return 0, fmt.Errorf("httpproxy: unknown upstream protocol %q (want http1, h2, h2c or auto)", s)
+	return 0, fmt.Errorf("httpproxy: unknown upstream protocol %q (want http1, h2, h2c, auto or h3)", s)
 }
 
 // multiplexed reports whether p may put the request on a shared HTTP/2
 // connection (Auto only when ALPN can choose it).
 func (p *Peer) multiplexed() bool {
 	switch p.Protocol {
-	case H2, H2C:
+	case H2, H2C, H3:
 		return true
 	case Auto:
 		return p.TLS != nil

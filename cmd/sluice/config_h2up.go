@@ -22,11 +22,13 @@ func (v *validator) upstreamHTTP(p []any, s *upstreamSection, u *Upstream, http 
 	}
 	proto, err := httpproxy.ParseProtocol(s.Protocol)
 	if err != nil {
-		return v.fail(at(p, "protocol"), "unknown protocol %q (http1, h2, h2c, auto)", s.Protocol)
+		return v.fail(at(p, "protocol"), "unknown protocol %q (http1, h2, h2c, auto, h3)", s.Protocol)
 	}
 	switch {
 	case proto == httpproxy.H2 && u.TLS == nil:
 		return v.fail(at(p, "protocol"), "h2 is HTTP/2 over TLS and needs the upstream's tls: (h2c is cleartext)")
+	case proto == httpproxy.H3 && u.TLS == nil:
+		return v.fail(at(p, "protocol"), "h3 is HTTP/3 over QUIC and needs the upstream's tls:")
 	case proto == httpproxy.H2C && u.TLS != nil:
 		return v.fail(at(p, "protocol"), "h2c is cleartext HTTP/2; with tls: use h2 or auto")
 	}

@@ -51,7 +51,8 @@ func TestH2UpstreamConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml, want string
 	}{
-		{"unknown", head + "    upstreams: [{addr: \"127.0.0.1:2\", protocol: h3}]\n", `x.yaml:4: http[0].upstreams[0].protocol: unknown protocol "h3"`},
+		{"unknown", head + "    upstreams: [{addr: \"127.0.0.1:2\", protocol: h4}]\n", `x.yaml:4: http[0].upstreams[0].protocol: unknown protocol "h4"`},
+		{"h3 without tls", head + "    upstreams: [{addr: \"127.0.0.1:2\", protocol: h3}]\n", "http[0].upstreams[0].protocol: h3 is HTTP/3 over QUIC"},
 		{"h2 without tls", head + "    upstreams: [{addr: \"127.0.0.1:2\", protocol: h2}]\n", "http[0].upstreams[0].protocol: h2 is HTTP/2 over TLS"},
 		{"max_streams on http1", head + "    upstreams: [{addr: \"127.0.0.1:2\", max_streams: 5}]\n", "http[0].upstreams[0].max_streams: is for HTTP/2 upstreams"},
 		{"max_streams 0", head + "    upstreams: [{addr: \"127.0.0.1:2\", protocol: h2c, max_streams: 0}]\n", "http[0].upstreams[0].max_streams: must be at least 1"},

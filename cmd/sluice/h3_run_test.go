@@ -68,3 +68,33 @@ func TestHTTP3ThroughTheBinary(t *testing.T) {
 		t.Fatalf("http3 without tls: %v", err)
 	}
 }
+
+// TestHTTP3UpstreamThroughTheBinary: an upstream with protocol: h3 is
+// reached over QUIC.
+func TestHTTP3UpstreamThroughTheBinary(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir(), "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Server("origin.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	srv := &http3.Server{TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{pair.TLS}}),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "proto=%s", r.Proto) })}
+	go srv.Serve(pc)
+	defer srv.Close()
+	app := runYAML(t, fmt.Sprintf(`http:
+  - name: web
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %q, protocol: h3, tls: {sni: origin.example, ca: %q}}]
+`, pc.LocalAddr().String(), ca.CertFile), io.Discard)
+	if status, body := get(t, &http.Client{Transport: &http.Transport{}}, app.addrOf("http", 0), "x", "/"); status != 200 || body != "proto=HTTP/3.0" {
+		t.Fatalf("through an h3 upstream: %d %q", status, body)
+	}
+}
