@@ -83,8 +83,10 @@ type HTTPConfig struct {
 	H2  http2.Limits
 	// Connect takes CONNECT requests; nil answers them 405.
 	Connect *httpproxy.ConnectConfig
-	// Protocol is "http", or "vmux": each stream of a vmux session on the
-	// listeners is an HTTP connection (Vmux bounds the sessions).
+	// Protocol is "http"; "vmux": each stream of a vmux session on the
+	// listeners is an HTTP connection (Vmux bounds the sessions); or
+	// "quic": the listen addresses are UDP, and each stream of a QUIC
+	// connection (TLS's certificates and ALPN) is an HTTP connection.
 	Protocol string
 	Vmux     VmuxLimits
 	// HTTP3 are the UDP addresses HTTP/3 is served on (with TLS's
@@ -248,8 +250,17 @@ func (v *validator) httpProtocols(p []any, s *httpSection, h *HTTPConfig) error 
 		if h.TLS != nil {
 			return v.fail(at(p, "tls"), "not with protocol: vmux (the session's streams carry HTTP)")
 		}
+	case "quic":
+		if h.TLS == nil {
+			return v.fail(at(p, "protocol"), "quic needs the service's tls: (its certificates and alpn)")
+		}
+		for i, l := range h.Listen {
+			if l.Network != "tcp" {
+				return v.fail(at(p, "listen", i), "protocol: quic listens on UDP host:port addresses")
+			}
+		}
 	default:
-		return v.fail(at(p, "protocol"), "unknown protocol %q (http, vmux)", s.Protocol)
+		return v.fail(at(p, "protocol"), "unknown protocol %q (http, vmux, quic)", s.Protocol)
 	}
 	if h.Vmux, err = v.vmux(at(p, "vmux"), s.Vmux, h.Protocol); err != nil {
 		return err

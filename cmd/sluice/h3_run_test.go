@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/sluice-proxy/sluice/internal/testcert"
@@ -96,5 +99,48 @@ func TestHTTP3UpstreamThroughTheBinary(t *testing.T) {
 `, pc.LocalAddr().String(), ca.CertFile), io.Discard)
 	if status, body := get(t, &http.Client{Transport: &http.Transport{}}, app.addrOf("http", 0), "x", "/"); status != 200 || body != "proto=HTTP/3.0" {
 		t.Fatalf("through an h3 upstream: %d %q", status, body)
+	}
+}
+
+// TestHTTPOverQUICStreams: protocol: quic serves each stream of a QUIC
+// connection (the service's certificates, its ALPN) as an HTTP connection.
+func TestHTTPOverQUICStreams(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir(), "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Server("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := runYAML(t, fmt.Sprintf(`http:
+  - name: qs
+    protocol: quic
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %q}]
+    tls: {certificates: [{cert: %q, key: %q}], alpn: [sluice-test]}
+`, origin(t, "S").Listener.Addr().String(), pair.CertFile, pair.KeyFile), io.Discard)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	conn, err := quic.DialAddr(ctx, app.addrOf("http", 0), &tls.Config{RootCAs: ca.Pool, ServerName: "localhost", NextProtos: []string{"sluice-test"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	for i := range 2 {
+		st, err := conn.OpenStreamSync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(st, "GET /q%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", i)
+		resp, err := http.ReadResponse(bufio.NewReader(st), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		st.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(string(b), fmt.Sprintf("S /q%d", i)) {
+			t.Fatalf("stream %d: %d %q", i, resp.StatusCode, b)
+		}
 	}
 }

@@ -7,12 +7,15 @@ import (
 	"net"
 	"syscall"
 
+	"github.com/quic-go/quic-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/sluice-proxy/sluice/fdpoll"
 	"github.com/sluice-proxy/sluice/httpproxy"
 	"github.com/sluice-proxy/sluice/lb"
+	"github.com/sluice-proxy/sluice/protocols/quicstream"
 	"github.com/sluice-proxy/sluice/transport"
+	"github.com/sluice-proxy/sluice/vstream"
 )
 
 // httpService is one http: entry, built and bound.
@@ -23,6 +26,7 @@ type httpService struct {
 	filters   connFilters
 	listeners []net.Listener
 	h3        []net.PacketConn     // HTTP/3 sockets (http3.listen)
+	quic      []net.PacketConn     // protocol: quic's sockets, in place of listeners
 	tls       *transport.TLSServer // nil without tls:
 	life                           // health checks and file watches, until shutdown
 	// balancers are the service's and its routes' own, for health checks.
@@ -82,6 +86,9 @@ func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
 		return nil, fmt.Errorf("http %s: %w", hc.Name, err)
 	}
 	s.tls = srv
+	if hc.Protocol == "quic" {
+		term = nil // QUIC does the TLS; its streams arrive decrypted
+	}
 	if s.h3, err = listenUDPShared(hc.HTTP3); err != nil {
 		return nil, fmt.Errorf("http %s: http3: %w", hc.Name, err)
 	}
@@ -111,11 +118,40 @@ func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
 		closePackets(s.h3)
 		return nil, fmt.Errorf("http %s: %w", hc.Name, err)
 	}
+	if hc.Protocol == "quic" {
+		addrs := make([]string, len(hc.Listen))
+		for i, l := range hc.Listen {
+			addrs[i] = l.Address
+		}
+		if s.quic, err = listenUDPShared(addrs); err != nil {
+			closePackets(s.h3)
+			return nil, fmt.Errorf("http %s: listen: %w", hc.Name, err)
+		}
+		return s, nil
+	}
 	if s.listeners, err = a.listenAll("http", hc.Name, hc.Listen, &hc.SocketConfig); err != nil {
 		closePackets(s.h3)
 		return nil, err
 	}
 	return s, nil
+}
+
+// serveQUIC serves each stream of the QUIC connections on pc as an HTTP
+// connection, until the service's life ends.
+func (s *httpService) serveQUIC(a *app, pc net.PacketConn) error {
+	ql, err := quic.Listen(pc, s.tls.Config(), &quic.Config{})
+	if err != nil {
+		return err
+	}
+	vl := vstream.NewListener(vstream.Addr{Net: "quic", Name: pc.LocalAddr().String()}, 64)
+	a.wg.Add(2)
+	go func() {
+		defer a.wg.Done()
+		quicstream.Serve(s.ctx, ql, vl)
+		ql.Close()
+	}()
+	go s.serveListener(a, vl)
+	return nil
 }
 
 func closePackets(pcs []net.PacketConn) {
@@ -192,6 +228,11 @@ func (s *httpService) upstreams(a *app, route string, list []Upstream, balance s
 func (s *httpService) serve(a *app) {
 	if s.tls != nil {
 		a.watchTLS(s.ctx, s.cfg.Name, s.tls)
+	}
+	for _, pc := range s.quic {
+		if err := s.serveQUIC(a, pc); err != nil {
+			a.log.Error("QUIC listener failed", "service", s.cfg.Name, "addr", pc.LocalAddr().String(), "error", err)
+		}
 	}
 	for _, pc := range s.h3 {
 		a.wg.Add(1)

@@ -74,15 +74,27 @@ func (s *tcpService) stopAccepting()                     { s.proxy.StopAccepting
 func (s *tcpService) config() any                        { return s.cfg }
 func (s *tcpService) sockets() map[string]net.Listener   { return socketsOf(s.cfg.Listen, s.listeners) }
 
-func (s *httpService) kind() string      { return "http" }
-func (s *httpService) name() string      { return s.cfg.Name }
-func (s *httpService) addrs() []net.Addr { return listenerAddrs(s.listeners) }
+func (s *httpService) kind() string { return "http" }
+func (s *httpService) name() string { return s.cfg.Name }
+func (s *httpService) addrs() []net.Addr {
+	as := listenerAddrs(s.listeners)
+	for _, pc := range s.quic {
+		as = append(as, pc.LocalAddr())
+	}
+	return as
+}
 func (s *httpService) shutdown(ctx context.Context) error {
+	defer closePackets(s.quic)
 	defer closePackets(s.h3) // HTTP/3 ends in Shutdown; its sockets are ours
 	defer s.end()
 	return s.svc.Shutdown(ctx)
 }
-func (s *httpService) close()                           { s.end(); closeListeners(s.listeners); closePackets(s.h3) }
+func (s *httpService) close() {
+	s.end()
+	closeListeners(s.listeners)
+	closePackets(s.h3)
+	closePackets(s.quic)
+}
 func (s *httpService) pools() []*lb.Balancer            { return s.balancers }
 func (s *httpService) ready() error                     { return healthReady(s.cfg.Health != nil, s.balancers) }
 func (s *httpService) stopAccepting()                   { s.svc.StopAccepting() }
