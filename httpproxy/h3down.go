@@ -87,8 +87,59 @@ func (s *Service) serveH3(w http.ResponseWriter, r *http.Request) {
 		a.Close()
 		<-done
 	}()
+	if r.Method == http.MethodConnect {
+		s.connectH3(a, w, r)
+		return
+	}
 	go writeH1Request(a, r)
 	relayH1Response(a, w, r.Method, s.cfg.Limits)
+}
+
+// connectH3 carries a CONNECT over HTTP/3 (RFC 9114 4.4): the pipeline
+// judges it as an HTTP/1.1 CONNECT; after its 2xx the request stream is
+// taken over and carries the tunnel's bytes both ways.
+func (s *Service) connectH3(c net.Conn, w http.ResponseWriter, r *http.Request) {
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", r.Host, r.Host)
+	rd := http1.NewReader(c, s.cfg.Limits)
+	var resp http1.Response
+	if err := rd.ReadResponse(&resp, []byte(http.MethodConnect)); err != nil {
+		w.WriteHeader(http.StatusBadGateway)
+		return
+	}
+	if resp.Status < 200 || resp.Status > 299 {
+		// Refused (403, 405, 502): a plain response with its body.
+		for _, f := range resp.Header.Fields() {
+			w.Header().Add(string(f.Name), string(f.Value))
+		}
+		w.WriteHeader(resp.Status)
+		io.Copy(w, rd.Body(resp.Framing, resp.ContentLength))
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	hs, ok := w.(http3.HTTPStreamer)
+	if !ok {
+		return
+	}
+	str, err := hs.HTTPStream()
+	if err != nil {
+		return
+	}
+	defer str.Close()
+	early := rd.Detach()
+	go func() {
+		io.Copy(c, str) // the client's bytes into the tunnel
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		} else {
+			c.Close()
+		}
+	}()
+	if len(early) > 0 {
+		if _, err := str.Write(early); err != nil {
+			return
+		}
+	}
+	io.Copy(str, c) // the target's bytes to the client
 }
 
 // udpAddr parses a request's RemoteAddr ("ip:port").

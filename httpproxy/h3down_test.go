@@ -2,14 +2,17 @@ package httpproxy
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/sluice-proxy/sluice/internal/testcert"
@@ -109,5 +112,65 @@ func TestHTTP3Upstream(t *testing.T) {
 	resp, body = c.response("POST")
 	if resp.StatusCode != 200 || body != "hello" || resp.Trailer.Get("X-Sum") != "5" {
 		t.Fatalf("chunked POST to HTTP/3: %d %q trailer %v", resp.StatusCode, body, resp.Trailer)
+	}
+}
+
+// CONNECT over HTTP/3 (RFC 9114 4.4): a tunnel on the request stream to an
+// allowed target; a target outside the allow list gets 403.
+func TestHTTP3Connect(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir(), "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Server("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := transport.NewTLSServer(transport.ServerTLS{Certificates: []transport.CertFiles{{Cert: pair.CertFile, Key: pair.KeyFile}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := echoTarget(t)
+	h := startService(t, static{&Peer{Addr: target}}, Config{Connect: &ConnectConfig{Allow: []string{target}}})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go h.svc.ServeHTTP3(pc, srv.Config())
+	ctx, cancel := context.WithTimeout(context.Background(), safety)
+	defer cancel()
+	qc, err := quic.DialAddr(ctx, pc.LocalAddr().String(), &tls.Config{RootCAs: ca.Pool, ServerName: "localhost", NextProtos: []string{http3.NextProtoH3}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qc.CloseWithError(0, "")
+	cc := (&http3.Transport{}).NewClientConn(qc)
+	for _, tc := range []struct {
+		target string
+		status int
+	}{{"127.0.0.1:1", 403}, {target, 200}} {
+		rs, err := cc.OpenRequestStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := &http.Request{Method: http.MethodConnect, Host: tc.target, URL: &url.URL{Host: tc.target}, Header: http.Header{}}
+		if err := rs.SendRequestHeader(req.WithContext(ctx)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := rs.ReadResponse()
+		if err != nil || resp.StatusCode != tc.status {
+			t.Fatalf("CONNECT %s over h3: %v %v, want %d", tc.target, resp, err, tc.status)
+		}
+		if tc.status != 200 {
+			rs.Close()
+			continue
+		}
+		rs.Write([]byte("ping"))
+		got := make([]byte, 4)
+		if _, err := io.ReadFull(rs, got); err != nil || string(got) != "ping" {
+			t.Fatalf("through the h3 tunnel: %q %v", got, err)
+		}
+		rs.Close()
 	}
 }
