@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/sluice-proxy/sluice/protocols/http1"
@@ -30,7 +31,26 @@ import (
 // with tlsCfg's certificates until Shutdown; every request goes through the
 // Proxy's phases. tlsCfg's ALPN is set to h3.
 func (s *Service) ServeHTTP3(pc net.PacketConn, tlsCfg *tls.Config) error {
-	srv := &http3.Server{TLSConfig: http3.ConfigureTLSConfig(tlsCfg), Handler: http.HandlerFunc(s.serveH3)}
+	limit := s.cfg.HTTP3.RetryAbove
+	if limit == 0 {
+		limit = DefaultRetryAbove
+	}
+	gate := &retryGate{limit: limit}
+	admit := s.quicAdmit(pc.LocalAddr())
+	tr := &quic.Transport{
+		Conn:                pc,
+		VerifySourceAddress: gate.verify,
+		ConnContext: func(ctx context.Context, ci *quic.ClientInfo) (context.Context, error) {
+			return admit(ctx, ci.RemoteAddr)
+		},
+	}
+	tlsCfg = http3.ConfigureTLSConfig(tlsCfg)
+	ln, err := tr.ListenEarly(tlsCfg, &quic.Config{Allow0RTT: false})
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	srv := &http3.Server{TLSConfig: tlsCfg, Handler: http.HandlerFunc(s.serveH3)}
 	s.mu.Lock()
 	if s.draining.Load() {
 		s.mu.Unlock()
@@ -38,7 +58,7 @@ func (s *Service) ServeHTTP3(pc net.PacketConn, tlsCfg *tls.Config) error {
 	}
 	s.h3 = append(s.h3, srv)
 	s.mu.Unlock()
-	err := srv.Serve(pc)
+	err = srv.ServeListener(ln)
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) || s.draining.Load() {
 		return nil
 	}

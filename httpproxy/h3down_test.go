@@ -8,13 +8,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
+	"github.com/sluice-proxy/sluice/connfilter"
 	"github.com/sluice-proxy/sluice/internal/testcert"
 	"github.com/sluice-proxy/sluice/transport"
 )
@@ -172,5 +175,90 @@ func TestHTTP3Connect(t *testing.T) {
 			t.Fatalf("through the h3 tunnel: %q %v", got, err)
 		}
 		rs.Close()
+	}
+}
+
+// h3Service serves HTTP/3 with cfg in front of an HTTP/1.1 origin and
+// returns a client for it and its address.
+func h3Service(t *testing.T, cfg Config) (*http.Client, string, *proxyHarness) {
+	t.Helper()
+	ca, err := testcert.NewCA(t.TempDir(), "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Server("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := transport.NewTLSServer(transport.ServerTLS{Certificates: []transport.CertFiles{{Cert: pair.CertFile, Key: pair.KeyFile}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startService(t, static{&Peer{Addr: h2Origin(t).addr}}, cfg)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go h.svc.ServeHTTP3(pc, srv.Config())
+	tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"}}
+	t.Cleanup(func() { tr.Close() })
+	return &http.Client{Transport: tr, Timeout: safety}, "https://" + pc.LocalAddr().String(), h
+}
+
+// The connection filters judge a QUIC connection before its handshake: a
+// denied source never gets a response, and is counted.
+func TestHTTP3Filtered(t *testing.T) {
+	deny, err := connfilter.NewCIDR(nil, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, base, h := h3Service(t, Config{Filter: deny})
+	c.Timeout = 2 * time.Second // the client would retransmit its Initial until then
+	if resp, err := c.Get(base + "/"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a denied source got %d over HTTP/3", resp.StatusCode)
+	}
+	if v := h.metric(t, "sluice_http_rejected_total"); v < 1 {
+		t.Fatalf("rejected = %v, want the QUIC connection counted", v)
+	}
+}
+
+// With Retry for every new connection (RetryAbove < 0) clients still get
+// through, one round trip later.
+func TestHTTP3Retry(t *testing.T) {
+	c, base, _ := h3Service(t, Config{HTTP3: HTTP3Config{RetryAbove: -1}})
+	resp, err := c.Get(base + "/retry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(string(b), "origin GET /retry") {
+		t.Fatalf("after a Retry: %d %q", resp.StatusCode, b)
+	}
+}
+
+// The gate asks for a Retry once a source passes its allowance in a
+// second, and only of that source.
+func TestRetryGate(t *testing.T) {
+	a := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1}
+	b := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 1}
+	retried := false
+	// The second may turn between calls and restart the count; a few
+	// tries make sure one sequence falls within a second.
+	for try := 0; try < 5 && !retried; try++ {
+		g := &retryGate{limit: 2}
+		got := []bool{g.verify(a), g.verify(a), g.verify(a), g.verify(b)}
+		if got[0] || got[1] || got[3] {
+			t.Fatalf("verify a, a, a, b = %v: a Retry before the allowance was spent", got)
+		}
+		retried = got[2]
+	}
+	if !retried {
+		t.Fatal("the third new connection of a source in a second was never asked for a Retry")
+	}
+	if !(&retryGate{limit: -1}).verify(a) {
+		t.Fatal("limit < 0 must always ask for a Retry")
 	}
 }

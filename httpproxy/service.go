@@ -142,6 +142,8 @@ type Config struct {
 	H2C bool
 	// HTTP2 bounds each HTTP/2 connection (see protocols/http2.Limits).
 	HTTP2 http2.Limits
+	// HTTP3 tunes ServeHTTP3 (source address validation).
+	HTTP3 HTTP3Config
 	// AltSvc, when set, is the Alt-Svc field added to every response that
 	// has none (`h3=":443"; ma=86400` advertises HTTP/3).
 	AltSvc string

@@ -39,8 +39,9 @@ type httpSection struct {
 }
 
 type http3Section struct {
-	Listen []string `yaml:"listen"`
-	AltSvc *bool    `yaml:"alt_svc"`
+	Listen     []string `yaml:"listen"`
+	AltSvc     *bool    `yaml:"alt_svc"`
+	RetryAbove *int     `yaml:"retry_above"`
 }
 
 type connectSection struct {
@@ -93,8 +94,11 @@ type HTTPConfig struct {
 	// certificates); AltSvc advertises the first on every response.
 	HTTP3  []string
 	AltSvc bool
-	Name   string
-	Listen []Addr
+	// RetryAbove is http3.retry_above: new QUIC connections per second
+	// per source before Retry (0: Retry always).
+	RetryAbove int
+	Name       string
+	Listen     []Addr
 	// Upstreams take the requests no route matches; empty when every
 	// request must match a route (others get 404).
 	Upstreams []Upstream
@@ -280,6 +284,16 @@ func (v *validator) httpProtocols(p []any, s *httpSection, h *HTTPConfig) error 
 		}
 		h.HTTP3 = q.Listen
 		h.AltSvc = q.AltSvc == nil || *q.AltSvc
+		h.RetryAbove = httpproxy.DefaultRetryAbove
+		if r := q.RetryAbove; r != nil {
+			if *r < 0 {
+				return v.fail(at(qp, "retry_above"), "must be 0 (Retry always) or more, got %d", *r)
+			}
+			h.RetryAbove = *r
+			if *r == 0 {
+				h.RetryAbove = -1 // the library's "always"
+			}
+		}
 	}
 	return nil
 }
