@@ -51,12 +51,9 @@ func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
 		if len(rc.Mirror) > 0 {
 			m := &mirrorTarget{percent: rc.MirrorPercent}
 			for _, u := range rc.Mirror {
-				p := &httpproxy.Peer{Addr: u.Addr.Address, Network: u.Addr.Network, Protocol: u.Protocol, MaxStreams: u.MaxStreams, PingInterval: u.PingInterval}
-				if u.TLS != nil {
-					var err error
-					if p.TLS, err = transport.NewTLSClient(*u.TLS); err != nil {
-						return nil, fmt.Errorf("http %s: mirror upstream %s: %w", hc.Name, u.Addr, err)
-					}
+				p, err := peerOf(u)
+				if err != nil {
+					return nil, fmt.Errorf("http %s: mirror upstream %s: %w", hc.Name, u.Addr, err)
 				}
 				m.peers = append(m.peers, p)
 			}
@@ -161,6 +158,19 @@ func closePackets(pcs []net.PacketConn) {
 	}
 }
 
+// peerOf is the httpproxy.Peer of a configured upstream.
+func peerOf(u Upstream) (*httpproxy.Peer, error) {
+	p := &httpproxy.Peer{Addr: u.Addr.Address, Network: u.Addr.Network,
+		Protocol: u.Protocol, MaxStreams: u.MaxStreams, PingInterval: u.PingInterval}
+	if u.TLS != nil {
+		var err error
+		if p.TLS, err = transport.NewTLSClient(*u.TLS); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
 // listenUDPShared binds the HTTP/3 addresses with SO_REUSEPORT, so that a
 // reload or an upgrade can bind them beside the running sockets.
 func listenUDPShared(addrs []string) ([]net.PacketConn, error) {
@@ -206,12 +216,8 @@ func (s *httpService) upstreams(a *app, route string, list []Upstream, balance s
 	}
 	peers := make([]*httpproxy.Peer, len(list))
 	for i, u := range list {
-		peers[i] = &httpproxy.Peer{Addr: u.Addr.Address, Network: u.Addr.Network,
-			Protocol: u.Protocol, MaxStreams: u.MaxStreams, PingInterval: u.PingInterval}
-		if u.TLS != nil {
-			if peers[i].TLS, err = transport.NewTLSClient(*u.TLS); err != nil {
-				return nil, fmt.Errorf("http %s: upstream %s: %w", s.cfg.Name, u.Addr, err)
-			}
+		if peers[i], err = peerOf(u); err != nil {
+			return nil, fmt.Errorf("http %s: upstream %s: %w", s.cfg.Name, u.Addr, err)
 		}
 	}
 	i := 0
