@@ -50,6 +50,10 @@ type ConnectConfig struct {
 	Allow []string
 	// Mode is ConnectTunnel (the default) or ConnectPipeline.
 	Mode ConnectMode
+	// TLS, in pipeline mode, terminates TLS inside a tunnel that starts
+	// with a TLS handshake; nil means the Service's own certificates (and
+	// none on a cleartext Service: the tunnel is then served as it comes).
+	TLS *tls.Config
 }
 
 // connectAllowed reports whether target (host:port, as the request named
@@ -96,8 +100,12 @@ func (hc *h1conn) serveConnect(ctx context.Context, s *Session) error {
 			return err
 		}
 		var inner net.Conn = vstream.WithPrefix(hc.c, hc.r.Detach())
-		if t := hc.svc.cfg.TLS; t != nil {
-			tc, err := innerTLS(ctx, inner, t.Server.Config(), hc.svc.to.HeaderRead)
+		tcfg := cc.TLS
+		if t := hc.svc.cfg.TLS; tcfg == nil && t != nil {
+			tcfg = t.Server.Config()
+		}
+		if tcfg != nil {
+			tc, err := innerTLS(ctx, inner, tcfg, hc.svc.to.HeaderRead)
 			if err != nil {
 				hc.svc.log.Info("CONNECT pipeline: TLS inside the tunnel failed", "service", hc.svc.cfg.Name, "error", err)
 				return nil // the tunnel was answered 200: the failure is the inner connection's

@@ -45,8 +45,9 @@ type http3Section struct {
 }
 
 type connectSection struct {
-	Allow []string `yaml:"allow"`
-	Mode  string   `yaml:"mode"`
+	Allow []string    `yaml:"allow"`
+	Mode  string      `yaml:"mode"`
+	TLS   *tlsSection `yaml:"tls"`
 }
 
 type httpRouteSection struct {
@@ -82,8 +83,10 @@ type HTTPConfig struct {
 	// bounds every HTTP/2 connection.
 	H2C bool
 	H2  http2.Limits
-	// Connect takes CONNECT requests; nil answers them 405.
-	Connect *httpproxy.ConnectConfig
+	// Connect takes CONNECT requests; nil answers them 405. ConnectTLS
+	// terminates TLS inside pipeline tunnels (connect.tls).
+	Connect    *httpproxy.ConnectConfig
+	ConnectTLS *TLSConfig
 	// Protocol is "http"; "vmux": each stream of a vmux session on the
 	// listeners is an HTTP connection (Vmux bounds the sessions); or
 	// "quic": the listen addresses are UDP, and each stream of a QUIC
@@ -244,6 +247,14 @@ func (v *validator) httpProtocols(p []any, s *httpSection, h *HTTPConfig) error 
 	if s.Connect != nil {
 		if h.Connect, err = v.connect(at(p, "connect"), s.Connect); err != nil {
 			return err
+		}
+		if t := s.Connect.TLS; t != nil {
+			if h.Connect.Mode != httpproxy.ConnectPipeline {
+				return v.fail(at(p, "connect", "tls"), "only with mode: pipeline (a tunnel's TLS is the client's and the target's)")
+			}
+			if h.ConnectTLS, err = v.tls(at(p, "connect", "tls"), t, []string{"h2", "http/1.1"}); err != nil {
+				return err
+			}
 		}
 	}
 	switch h.Protocol = s.Protocol; h.Protocol {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	xh2 "golang.org/x/net/http2"
+
+	"github.com/sluice-proxy/sluice/internal/testcert"
 	"github.com/sluice-proxy/sluice/protocols/vmux"
 )
 
@@ -159,4 +163,69 @@ func httptestServer(t *testing.T, h http.Handler) string {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
+}
+
+// TestConnectPipelineInnerProtocols: a cleartext service takes CONNECT in
+// pipeline mode and serves the tunnel's inside: TLS with connect.tls's
+// certificate then HTTP/1.1, and h2c; each inner request gets the service's
+// set_request_headers and is logged with the outer client's address.
+func TestConnectPipelineInnerProtocols(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir(), "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Server("app.internal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := newLineCounter("msg=\"http request\"")
+	app := runYAML(t, fmt.Sprintf(`http:
+  - name: pipe
+    listen: ["127.0.0.1:0"]
+    h2c: true
+    upstreams: [{addr: %q}]
+    set_request_headers: {X-Proxy: inner}
+    connect: {allow: ["app.internal:443"], mode: pipeline, tls: {certificates: [{cert: %q, key: %q}]}}
+`, origin(t, "I").Listener.Addr().String(), pair.CertFile, pair.KeyFile), logs)
+	open := func() (net.Conn, *bufio.Reader) {
+		c := rawRequest(t, app.addrOf("http", 0), "CONNECT app.internal:443 HTTP/1.1\r\nHost: app.internal:443\r\n\r\n")
+		br := bufio.NewReader(c)
+		if resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"}); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("CONNECT: %v %v", resp, err)
+		}
+		return c, br
+	}
+	// TLS inside, then HTTP/1.1.
+	c1, _ := open()
+	tc := tls.Client(c1, &tls.Config{RootCAs: ca.Pool, ServerName: "app.internal"})
+	fmt.Fprint(tc, "GET /inner-tls HTTP/1.1\r\nHost: app.internal\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(tc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	if !strings.HasPrefix(string(b), "I /inner-tls X-Proxy=inner") {
+		t.Fatalf("inner TLS request: %d %q", resp.StatusCode, b)
+	}
+	// h2c inside.
+	c2, _ := open()
+	cc, err := (&xh2.Transport{AllowHTTP: true}).NewClientConn(c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "http://app.internal/inner-h2c", nil)
+	resp, err = cc.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	if resp.ProtoMajor != 2 || !strings.HasPrefix(string(b), "I /inner-h2c X-Proxy=inner") {
+		t.Fatalf("inner h2c request: %s %q", resp.Proto, b)
+	}
+	logs.await(t, 2)
+	for _, c := range []net.Conn{c1, c2} {
+		if !strings.Contains(logs.String(), "client="+c.LocalAddr().String()) {
+			t.Errorf("no inner request logged with the outer client %s:\n%s", c.LocalAddr(), logs.String())
+		}
+	}
 }

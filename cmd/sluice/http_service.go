@@ -45,29 +45,9 @@ func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
 		}
 		fallback = &httpRoute{up: up, headers: hc.SetRequestHeaders}
 	}
-	routes := make([]*httpRoute, 0, len(hc.Routes))
-	for _, rc := range hc.Routes {
-		rt := &httpRoute{name: rc.Name, host: rc.Host, prefix: rc.PathPrefix, headers: rc.SetRequestHeaders}
-		if len(rc.Mirror) > 0 {
-			m := &mirrorTarget{percent: rc.MirrorPercent}
-			for _, u := range rc.Mirror {
-				p, err := peerOf(u)
-				if err != nil {
-					return nil, fmt.Errorf("http %s: mirror upstream %s: %w", hc.Name, u.Addr, err)
-				}
-				m.peers = append(m.peers, p)
-			}
-			rt.mirror = m
-		}
-		if len(rc.Upstreams) > 0 {
-			var err error
-			if rt.up, err = s.upstreams(a, rc.Name, rc.Upstreams, rc.Balance); err != nil {
-				return nil, err
-			}
-		} else {
-			rt.up = fallback.up // validation made sure the service has upstreams
-		}
-		routes = append(routes, rt)
+	routes, err := s.buildRoutes(a, hc, fallback)
+	if err != nil {
+		return nil, err
 	}
 	s.router = newHTTPRouter(routes, fallback)
 	filter, err := s.filters.build(&hc.FilterConfig)
@@ -89,6 +69,11 @@ func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
 	if s.h3, err = listenUDPShared(hc.HTTP3); err != nil {
 		return nil, fmt.Errorf("http %s: http3: %w", hc.Name, err)
 	}
+	connect, err := a.connectConfig(hc)
+	if err != nil {
+		closePackets(s.h3)
+		return nil, err
+	}
 	altSvc := ""
 	if len(s.h3) > 0 && hc.AltSvc {
 		altSvc = fmt.Sprintf(`h3=":%d"; ma=86400`, s.h3[0].LocalAddr().(*net.UDPAddr).Port)
@@ -99,7 +84,7 @@ func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
 		TLS:           term,
 		H2C:           hc.H2C,
 		HTTP2:         hc.H2,
-		Connect:       hc.Connect,
+		Connect:       connect,
 		Poller:        poller,
 		Name:          hc.Name,
 		Timeouts:      hc.Timeouts,
@@ -156,6 +141,51 @@ func closePackets(pcs []net.PacketConn) {
 	for _, pc := range pcs {
 		pc.Close()
 	}
+}
+
+// buildRoutes builds the routes of hc: their balancers (or the service's,
+// fallback) and mirrors.
+func (s *httpService) buildRoutes(a *app, hc *HTTPConfig, fallback *httpRoute) ([]*httpRoute, error) {
+	routes := make([]*httpRoute, 0, len(hc.Routes))
+	for _, rc := range hc.Routes {
+		rt := &httpRoute{name: rc.Name, host: rc.Host, prefix: rc.PathPrefix, headers: rc.SetRequestHeaders}
+		if len(rc.Mirror) > 0 {
+			m := &mirrorTarget{percent: rc.MirrorPercent}
+			for _, u := range rc.Mirror {
+				p, err := peerOf(u)
+				if err != nil {
+					return nil, fmt.Errorf("http %s: mirror upstream %s: %w", hc.Name, u.Addr, err)
+				}
+				m.peers = append(m.peers, p)
+			}
+			rt.mirror = m
+		}
+		if len(rc.Upstreams) > 0 {
+			var err error
+			if rt.up, err = s.upstreams(a, rc.Name, rc.Upstreams, rc.Balance); err != nil {
+				return nil, err
+			}
+		} else {
+			rt.up = fallback.up // validation made sure the service has upstreams
+		}
+		routes = append(routes, rt)
+	}
+	return routes, nil
+}
+
+// connectConfig is hc's CONNECT settings with connect.tls's certificates
+// loaded.
+func (a *app) connectConfig(hc *HTTPConfig) (*httpproxy.ConnectConfig, error) {
+	if hc.Connect == nil || hc.ConnectTLS == nil {
+		return hc.Connect, nil
+	}
+	_, srv, err := a.tlsTerm(hc.Name+" connect", hc.ConnectTLS)
+	if err != nil {
+		return nil, fmt.Errorf("http %s: connect.tls: %w", hc.Name, err)
+	}
+	c := *hc.Connect
+	c.TLS = srv.Config()
+	return &c, nil
 }
 
 // peerOf is the httpproxy.Peer of a configured upstream.
