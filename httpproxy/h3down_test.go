@@ -1,6 +1,7 @@
 package httpproxy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -260,5 +261,45 @@ func TestRetryGate(t *testing.T) {
 	}
 	if !(&retryGate{limit: -1}).verify(a) {
 		t.Fatal("limit < 0 must always ask for a Retry")
+	}
+}
+
+// CONNECT over HTTP/3 in pipeline mode: the stream's inside is served as a
+// connection of the same Service.
+func TestHTTP3ConnectPipeline(t *testing.T) {
+	c, base, h := h3Service(t, Config{Connect: &ConnectConfig{Allow: []string{"app.internal:80"}, Mode: ConnectPipeline}})
+	tr := c.Transport.(*http3.Transport)
+	ctx, cancel := context.WithTimeout(context.Background(), safety)
+	defer cancel()
+	addr := strings.TrimPrefix(base, "https://")
+	cfg := tr.TLSClientConfig.Clone()
+	cfg.NextProtos = []string{http3.NextProtoH3}
+	qc, err := quic.DialAddr(ctx, addr, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qc.CloseWithError(0, "")
+	rs, err := tr.NewClientConn(qc).OpenRequestStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &http.Request{Method: http.MethodConnect, Host: "app.internal:80", URL: &url.URL{Host: "app.internal:80"}, Header: http.Header{}}
+	if err := rs.SendRequestHeader(req.WithContext(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := rs.ReadResponse(); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
+	}
+	io.WriteString(rs, "GET /in-h3 HTTP/1.1\r\nHost: app.internal\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(rs), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	if resp.StatusCode != 200 || !strings.HasPrefix(string(b), "origin GET /in-h3") {
+		t.Fatalf("inner request over an h3 CONNECT: %d %q", resp.StatusCode, b)
+	}
+	if m := h.request(t); m["target"] != "/in-h3" {
+		t.Errorf("logged %v", m)
 	}
 }
