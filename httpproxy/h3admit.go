@@ -3,6 +3,7 @@ package httpproxy
 import (
 	"context"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"time"
@@ -18,6 +19,24 @@ type HTTP3Config struct {
 	// a Retry (RFC 9000 8.1.2: one more round trip, no state kept for a
 	// spoofed source). 0 means DefaultRetryAbove; negative, Retry always.
 	RetryAbove int
+	// ZeroRTT accepts 0-RTT (early data) from resuming clients; requests
+	// that arrive in it with a method that is not safe (RFC 9110 9.2.1:
+	// GET, HEAD, OPTIONS, TRACE) are answered 425 Too Early (RFC 8470),
+	// since early data can be replayed.
+	ZeroRTT bool
+}
+
+// earlyAndUnsafe reports whether r came in 0-RTT data (before the
+// handshake completed) with a method that may not be replayed.
+func earlyAndUnsafe(r *http.Request) bool {
+	if r.TLS == nil || r.TLS.HandshakeComplete {
+		return false
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return false
+	}
+	return true
 }
 
 // DefaultRetryAbove is HTTP3Config.RetryAbove's default.

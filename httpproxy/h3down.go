@@ -45,7 +45,7 @@ func (s *Service) ServeHTTP3(pc net.PacketConn, tlsCfg *tls.Config) error {
 		},
 	}
 	tlsCfg = http3.ConfigureTLSConfig(tlsCfg)
-	ln, err := tr.ListenEarly(tlsCfg, &quic.Config{Allow0RTT: false})
+	ln, err := tr.ListenEarly(tlsCfg, &quic.Config{Allow0RTT: s.cfg.HTTP3.ZeroRTT})
 	if err != nil {
 		return err
 	}
@@ -90,6 +90,10 @@ func (c *h3Conn) RemoteAddr() net.Addr { return c.remote }
 
 // serveH3 carries one HTTP/3 request through the pipeline.
 func (s *Service) serveH3(w http.ResponseWriter, r *http.Request) {
+	if earlyAndUnsafe(r) {
+		w.WriteHeader(http.StatusTooEarly) // the client retries after the handshake
+		return
+	}
 	a, b := net.Pipe()
 	remote := udpAddr(r.RemoteAddr)
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)

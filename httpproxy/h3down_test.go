@@ -303,3 +303,37 @@ func TestHTTP3ConnectPipeline(t *testing.T) {
 		t.Errorf("logged %v", m)
 	}
 }
+
+// In 0-RTT (the handshake not complete yet) only safe methods are served;
+// the others get 425 Too Early without reaching the upstream.
+func TestHTTP3EarlyDataPolicy(t *testing.T) {
+	svc, err := New(static{&Peer{Addr: "127.0.0.1:1"}}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method   string
+		complete bool
+		early    bool
+	}{{"POST", false, true}, {"DELETE", false, true}, {"GET", false, false}, {"POST", true, false}} {
+		r := &http.Request{Method: tc.method, TLS: &tls.ConnectionState{HandshakeComplete: tc.complete}}
+		if got := earlyAndUnsafe(r); got != tc.early {
+			t.Errorf("%s, handshake complete %v: early and unsafe = %v", tc.method, tc.complete, got)
+		}
+	}
+	rec := &h3Recorder{header: http.Header{}}
+	svc.serveH3(rec, (&http.Request{Method: "POST", TLS: &tls.ConnectionState{}, Header: http.Header{}}).WithContext(context.Background()))
+	if rec.status != http.StatusTooEarly {
+		t.Fatalf("a POST in early data got %d, want 425", rec.status)
+	}
+}
+
+// h3Recorder is a minimal http.ResponseWriter.
+type h3Recorder struct {
+	header http.Header
+	status int
+}
+
+func (r *h3Recorder) Header() http.Header         { return r.header }
+func (r *h3Recorder) Write(p []byte) (int, error) { return len(p), nil }
+func (r *h3Recorder) WriteHeader(code int)        { r.status = code }

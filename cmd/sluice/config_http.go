@@ -42,6 +42,7 @@ type http3Section struct {
 	Listen     []string `yaml:"listen"`
 	AltSvc     *bool    `yaml:"alt_svc"`
 	RetryAbove *int     `yaml:"retry_above"`
+	ZeroRTT    bool     `yaml:"zero_rtt"`
 }
 
 type connectSection struct {
@@ -98,8 +99,10 @@ type HTTPConfig struct {
 	HTTP3  []string
 	AltSvc bool
 	// RetryAbove is http3.retry_above: new QUIC connections per second
-	// per source before Retry (0: Retry always).
+	// per source before Retry (0: Retry always). ZeroRTT accepts early
+	// data for safe methods (http3.zero_rtt).
 	RetryAbove int
+	ZeroRTT    bool
 	Name       string
 	Listen     []Addr
 	// Upstreams take the requests no route matches; empty when every
@@ -295,6 +298,7 @@ func (v *validator) httpProtocols(p []any, s *httpSection, h *HTTPConfig) error 
 		}
 		h.HTTP3 = q.Listen
 		h.AltSvc = q.AltSvc == nil || *q.AltSvc
+		h.ZeroRTT = q.ZeroRTT
 		h.RetryAbove = httpproxy.DefaultRetryAbove
 		if r := q.RetryAbove; r != nil {
 			if *r < 0 {

@@ -144,3 +144,22 @@ func TestHTTPOverQUICStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTP3Keys: http3's keys reach the service's config.
+func TestHTTP3Keys(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir(), "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Server("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parseConfig("x.yaml", []byte(fmt.Sprintf("http:\n  - name: a\n    listen: [\"127.0.0.1:1\"]\n    upstreams: [{addr: \"127.0.0.1:2\"}]\n    tls: {certificates: [{cert: %q, key: %q}]}\n    http3: {listen: [\"127.0.0.1:3\"], zero_rtt: true, retry_above: 0, alt_svc: false}\n", pair.CertFile, pair.KeyFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := cfg.HTTP[0]; !h.ZeroRTT || h.RetryAbove != -1 || h.AltSvc {
+		t.Fatalf("zero_rtt %v, retry_above %d (want -1: always), alt_svc %v", h.ZeroRTT, h.RetryAbove, h.AltSvc)
+	}
+}

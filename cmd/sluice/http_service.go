@@ -80,7 +80,7 @@ func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
 	}
 	s.svc, err = httpproxy.New(s.router, httpproxy.Config{
 		AltSvc:        altSvc,
-		HTTP3:         httpproxy.HTTP3Config{RetryAbove: hc.RetryAbove},
+		HTTP3:         httpproxy.HTTP3Config{RetryAbove: hc.RetryAbove, ZeroRTT: hc.ZeroRTT},
 		TLS:           term,
 		H2C:           hc.H2C,
 		HTTP2:         hc.H2,
