@@ -191,3 +191,29 @@ func TestConnectPipelineInnerTLS(t *testing.T) {
 		t.Fatalf("inner TLS request: %d %q", resp.StatusCode, b)
 	}
 }
+
+// ServeStream takes HTTP/2 too: a stream that starts with the preface on
+// a Service with H2C is served as h2c (a custom protocol's streams can
+// carry either).
+func TestServeStreamH2C(t *testing.T) {
+	o := h2Origin(t)
+	h := startService(t, static{&Peer{Addr: o.addr}}, Config{H2C: true})
+	a, b := net.Pipe()
+	go h.svc.ServeStream(context.Background(), b)
+	defer a.Close()
+	cc, err := (&xh2.Transport{AllowHTTP: true}).NewClientConn(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "http://x/over-stream", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), safety)
+	defer cancel()
+	resp, err := cc.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.ProtoMajor != 2 || !strings.HasPrefix(string(body), "origin GET /over-stream") {
+		t.Fatalf("h2c over ServeStream: %s %q", resp.Proto, body)
+	}
+}

@@ -308,12 +308,14 @@ func (s *Service) adopt(c net.Conn) net.Conn {
 	return pc
 }
 
-// ServeStream serves HTTP/1.x on one stream until the client or the
-// Service ends it, then closes it. Whatever yields streams (a custom
+// ServeStream serves one stream until the client or the Service ends it,
+// then closes it: HTTP/1.x, or HTTP/2 when Config.H2C is set and the stream
+// starts with the preface, or when st is a *tls.Conn that chose h2 (a
+// caller that terminated TLS itself). Whatever yields streams (a custom
 // protocol's session, a tunnel, a test's vstream.Pipe) can feed the
 // pipeline through it. ctx ends the connection when it is cancelled.
 func (s *Service) ServeStream(ctx context.Context, st net.Conn) {
-	s.serveConn(ctx, st, vstream.NewDigest(s.cfg.Name, st))
+	s.serveAccepted(ctx, st, vstream.NewDigest(s.cfg.Name, st))
 }
 
 // StopAccepting stops accepting on every listener and returns once no
