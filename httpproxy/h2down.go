@@ -368,6 +368,19 @@ func (r *respParser) write(p []byte) error {
 		_, err := r.sc.st.Write(p)
 		return err
 	}
+	if r.state == pHead && len(r.buf) == 0 {
+		// The head (and usually the whole response) in one write: parsed
+		// from p itself, without a copy into r.buf.
+		if i := bytes.Index(p, []byte("\r\n\r\n")); i >= 0 {
+			if err := r.head(p[:i+2]); err != nil {
+				return err
+			}
+			if rest := p[i+4:]; len(rest) > 0 {
+				return r.write(rest)
+			}
+			return nil
+		}
+	}
 	if r.state == pLength && len(r.buf) == 0 {
 		// The body as the pipeline writes it: Stream.Write copies what
 		// it queues, so p goes out without a copy into r.buf first.
