@@ -31,7 +31,10 @@ type conn struct {
 
 	rfr *http2.Framer
 	wq  chan func(*writer) error // frames to write, in order
-	wg  sync.WaitGroup           // handlers and the writer
+	// dataBufs holds the copies of DATA payloads queued for the writer
+	// (*[]byte of dataBufSize), given back once the frame is written.
+	dataBufs sync.Pool
+	wg       sync.WaitGroup // handlers and the writer
 	// idle hands a new stream to a handler goroutine that finished its
 	// last one (kept, with its grown stack, until the connection ends);
 	// done tells them the connection ended.

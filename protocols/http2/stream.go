@@ -257,15 +257,38 @@ func (st *Stream) Write(p []byte) (int, error) {
 		cn.sendWin -= n
 		st.sendWin -= n
 		cn.mu.Unlock()
-		chunk := append([]byte(nil), p[:n]...)
+		bp := cn.dataBuf(int(n))
+		chunk := append((*bp)[:0], p[:n]...)
 		id := st.ID
-		if !cn.queue(func(w *writer) error { return w.fr.WriteData(id, false, chunk) }) {
+		if !cn.queue(func(w *writer) error {
+			err := w.fr.WriteData(id, false, chunk) // the framer copies it out
+			*bp = chunk
+			cn.dataBufs.Put(bp)
+			return err
+		}) {
 			return written, errConnClosed
 		}
 		written += int(n)
 		p = p[n:]
 	}
 	return written, nil
+}
+
+// dataBufSize is the size of the pooled DATA copies: the default maximum
+// frame size, which most chunks fit.
+const dataBufSize = 16 << 10
+
+// dataBuf returns a buffer for a DATA payload of n bytes.
+func (cn *conn) dataBuf(n int) *[]byte {
+	if n <= dataBufSize {
+		if bp, ok := cn.dataBufs.Get().(*[]byte); ok {
+			return bp
+		}
+		b := make([]byte, 0, dataBufSize)
+		return &b
+	}
+	b := make([]byte, 0, n) // a larger frame size the client allowed
+	return &b
 }
 
 // SetReadDeadline bounds the waits of Body's reads: past t they fail with
