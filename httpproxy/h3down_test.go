@@ -27,36 +27,7 @@ import (
 // origin: a GET, and a POST with a body of unknown length echoed with its
 // trailer; the access log has the client's UDP address.
 func TestHTTP3Downstream(t *testing.T) {
-	ca, err := testcert.NewCA(t.TempDir(), "ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := ca.Server("localhost", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := transport.NewTLSServer(transport.ServerTLS{Certificates: []transport.CertFiles{{Cert: pair.CertFile, Key: pair.KeyFile}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := h2Origin(t)
-	h := startService(t, static{&Peer{Addr: o.addr}}, Config{})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	served := make(chan error, 1)
-	go func() { served <- h.svc.ServeHTTP3(pc, srv.Config()) }()
-	t.Cleanup(func() {
-		if err := <-served; err != nil {
-			t.Errorf("ServeHTTP3: %v", err)
-		}
-	})
-	tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"}}
-	defer tr.Close()
-	c := &http.Client{Transport: tr, Timeout: safety}
-	base := "https://" + pc.LocalAddr().String()
+	c, base, h := h3Service(t, Config{})
 	resp, err := c.Get(base + "/h3")
 	if err != nil {
 		t.Fatal(err)
@@ -122,34 +93,11 @@ func TestHTTP3Upstream(t *testing.T) {
 // CONNECT over HTTP/3 (RFC 9114 4.4): a tunnel on the request stream to an
 // allowed target; a target outside the allow list gets 403.
 func TestHTTP3Connect(t *testing.T) {
-	ca, err := testcert.NewCA(t.TempDir(), "ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := ca.Server("localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := transport.NewTLSServer(transport.ServerTLS{Certificates: []transport.CertFiles{{Cert: pair.CertFile, Key: pair.KeyFile}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	target := echoTarget(t)
-	h := startService(t, static{&Peer{Addr: target}}, Config{Connect: &ConnectConfig{Allow: []string{target}}})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	go h.svc.ServeHTTP3(pc, srv.Config())
+	c, base, _ := h3Service(t, Config{Connect: &ConnectConfig{Allow: []string{target}}})
 	ctx, cancel := context.WithTimeout(context.Background(), safety)
 	defer cancel()
-	qc, err := quic.DialAddr(ctx, pc.LocalAddr().String(), &tls.Config{RootCAs: ca.Pool, ServerName: "localhost", NextProtos: []string{http3.NextProtoH3}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer qc.CloseWithError(0, "")
-	cc := (&http3.Transport{}).NewClientConn(qc)
+	cc := h3ClientConn(t, ctx, c, base)
 	for _, tc := range []struct {
 		target string
 		status int
@@ -205,6 +153,21 @@ func h3Service(t *testing.T, cfg Config) (*http.Client, string, *proxyHarness) {
 	tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"}}
 	t.Cleanup(func() { tr.Close() })
 	return &http.Client{Transport: tr, Timeout: safety}, "https://" + pc.LocalAddr().String(), h
+}
+
+// h3ClientConn opens an HTTP/3 connection to base with c's TLS settings,
+// for request streams of the test's own (CONNECT).
+func h3ClientConn(t *testing.T, ctx context.Context, c *http.Client, base string) *http3.ClientConn {
+	t.Helper()
+	tr := c.Transport.(*http3.Transport)
+	cfg := tr.TLSClientConfig.Clone()
+	cfg.NextProtos = []string{http3.NextProtoH3}
+	qc, err := quic.DialAddr(ctx, strings.TrimPrefix(base, "https://"), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { qc.CloseWithError(0, "") })
+	return tr.NewClientConn(qc)
 }
 
 // The connection filters judge a QUIC connection before its handshake: a
@@ -268,18 +231,9 @@ func TestRetryGate(t *testing.T) {
 // connection of the same Service.
 func TestHTTP3ConnectPipeline(t *testing.T) {
 	c, base, h := h3Service(t, Config{Connect: &ConnectConfig{Allow: []string{"app.internal:80"}, Mode: ConnectPipeline}})
-	tr := c.Transport.(*http3.Transport)
 	ctx, cancel := context.WithTimeout(context.Background(), safety)
 	defer cancel()
-	addr := strings.TrimPrefix(base, "https://")
-	cfg := tr.TLSClientConfig.Clone()
-	cfg.NextProtos = []string{http3.NextProtoH3}
-	qc, err := quic.DialAddr(ctx, addr, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer qc.CloseWithError(0, "")
-	rs, err := tr.NewClientConn(qc).OpenRequestStream(ctx)
+	rs, err := h3ClientConn(t, ctx, c, base).OpenRequestStream(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func (hc *h1conn) startMirror(s *Session, head []byte, whole bool) {
 		return
 	}
 	data := bytes.Clone(head)
-	method := bytes.Clone(hc.upMethod(s))
+	method := bytes.Clone(s.upRequest.Method)
 	svc.mirrorWG.Add(1)
 	go func() {
 		defer svc.mirrorWG.Done()
@@ -55,9 +55,6 @@ func (hc *h1conn) startMirror(s *Session, head []byte, whole bool) {
 		svc.countMirror(svc.mirrorOnce(peer, data, method))
 	}()
 }
-
-// upMethod is the method sent upstream.
-func (hc *h1conn) upMethod(s *Session) []byte { return s.upRequest.Method }
 
 // mirrorOnce sends data to peer and reads the answer to its end.
 func (svc *Service) mirrorOnce(peer *Peer, data, method []byte) string {

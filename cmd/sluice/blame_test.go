@@ -94,6 +94,14 @@ func runYAML(t *testing.T, yaml string, logs io.Writer) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
+	a, _ := runConfig(t, cfg, logs)
+	return a
+}
+
+// runConfig runs cfg in-process with logs going to logs, until the test
+// ends or the stop it returns is called (which waits for the run to end).
+func runConfig(t *testing.T, cfg *Config, logs io.Writer) (*app, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *app, 1)
 	done := make(chan error, 1)
@@ -104,13 +112,17 @@ func runYAML(t *testing.T, yaml string, logs io.Writer) *app {
 	case err := <-done:
 		t.Fatalf("run: %v", err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	return a
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return a, stop
 }
 
 // rawRequest sends req on a new connection to addr and returns the

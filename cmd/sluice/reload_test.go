@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,27 +57,7 @@ func runFileStop(t *testing.T, path string, logs io.Writer) (*app, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *app, 1)
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, io.Discard, logs, func(a *app) { ready <- a }) }()
-	var a *app
-	select {
-	case a = <-ready:
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("run: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return a, stop
+	return runConfig(t, cfg, logs)
 }
 
 // postReload asks the admin listener to reload and returns its answer.
@@ -357,5 +337,29 @@ func TestReloadKeepsUpstreamHealth(t *testing.T) {
 	}
 	if n := strings.Count(down.String(), "healthy=false") - strings.Count(down.String(), "reason=\"inherited"); n != 1 {
 		t.Fatalf("the dead upstream went down %d times; the rebuilt service forgot it was down:\n%s", n, down.String())
+	}
+}
+
+// TestReloadOnSIGHUP: SIGHUP to the running process reloads its file.
+func TestReloadOnSIGHUP(t *testing.T) {
+	a1, b1 := origin(t, "A").Listener.Addr().String(), origin(t, "B").Listener.Addr().String()
+	path := filepath.Join(t.TempDir(), "s.yaml")
+	conf := func(up string) []byte {
+		return []byte(fmt.Sprintf("log: {level: info}\nhttp:\n  - name: web\n    listen: [\"127.0.0.1:0\"]\n    upstreams: [{addr: %q}]\n", up))
+	}
+	if err := os.WriteFile(path, conf(a1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reloaded := newLineCounter(`msg="config reloaded"`)
+	a, _ := runFileStop(t, path, reloaded)
+	if err := os.WriteFile(path, conf(b1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil { // run's loop catches it
+		t.Fatal(err)
+	}
+	reloaded.await(t, 1)
+	if _, body := get(t, &http.Client{Transport: &http.Transport{}}, a.addrOf("http", 0), "x", "/"); !strings.HasPrefix(body, "B ") {
+		t.Fatalf("after SIGHUP: %q, want the new upstream B", body)
 	}
 }

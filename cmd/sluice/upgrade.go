@@ -102,7 +102,7 @@ func (u *upgrader) handOver(c *net.UnixConn) error {
 	if err := samePeerUser(c); err != nil {
 		return err
 	}
-	names, files, err := u.a.sockets()
+	names, files, err := u.a.handoverFiles()
 	if err != nil {
 		return err
 	}
@@ -174,8 +174,9 @@ func samePeerUser(c *net.UnixConn) error {
 	return nil
 }
 
-// sockets lists the stream listeners to hand over, named, as dup'd files.
-func (a *app) sockets() ([]string, []*os.File, error) {
+// handoverFiles lists the stream listeners to hand over, named, as dup'd
+// files.
+func (a *app) handoverFiles() ([]string, []*os.File, error) {
 	var names []string
 	var files []*os.File
 	add := func(name string, l net.Listener) error {
