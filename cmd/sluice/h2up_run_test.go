@@ -1,12 +1,16 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/sluice-proxy/sluice/internal/testcert"
 )
 
 // h2cOrigin is an origin speaking HTTP/2 with prior knowledge (and
@@ -65,5 +69,39 @@ func TestH2UpstreamConfigErrors(t *testing.T) {
 				t.Fatalf("error %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestH2AndAutoUpstreamsThroughTheBinary: protocol: h2 and protocol: auto
+// reach an HTTPS origin that offers h2 over HTTP/2.
+func TestH2AndAutoUpstreamsThroughTheBinary(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir(), "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Server("origin.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "proto=%s", r.Proto)
+	}))
+	o.EnableHTTP2 = true
+	o.TLS = &tls.Config{Certificates: []tls.Certificate{pair.TLS}}
+	o.StartTLS()
+	defer o.Close()
+	app := runYAML(t, fmt.Sprintf(`http:
+  - name: h2
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %[1]q, protocol: h2, tls: {sni: origin.example, ca: %[2]q}}]
+  - name: auto
+    listen: ["127.0.0.1:0"]
+    upstreams: [{addr: %[1]q, protocol: auto, tls: {sni: origin.example, ca: %[2]q}}]
+`, o.Listener.Addr().String(), ca.CertFile), io.Discard)
+	c := &http.Client{Transport: &http.Transport{}}
+	for i := range 2 {
+		if status, body := get(t, c, app.addrOf("http", i), "x", "/"); status != 200 || body != "proto=HTTP/2.0" {
+			t.Fatalf("service %d: %d %q", i, status, body)
+		}
 	}
 }
