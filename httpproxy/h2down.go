@@ -74,7 +74,9 @@ func (s *Service) serveAccepted(ctx context.Context, c net.Conn, d *vstream.Dige
 			return
 		}
 		c = vstream.WithPrefix(c, raw)
-		if isH2 {
+		if isH2 || s.cfg.H2COnly {
+			// With H2COnly an invalid preface is the HTTP/2 server's to
+			// refuse (RFC 9113 3.4: the connection ends, cleanly).
 			s.ServeH2(ctx, c, d)
 			return
 		}

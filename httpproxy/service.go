@@ -140,6 +140,10 @@ type Config struct {
 	// else HTTP/1.1. Over TLS, HTTP/2 is chosen by ALPN ("h2" in the TLS
 	// server's ALPN list). Every stream runs the phases as a request.
 	H2C bool
+	// H2COnly, with H2C, closes a cleartext connection that does not start
+	// with the HTTP/2 preface instead of serving it as HTTP/1.1 (an
+	// HTTP/2-only listener, as RFC 9113 3.4 has it).
+	H2COnly bool
 	// HTTP2 bounds each HTTP/2 connection (see protocols/http2.Limits).
 	HTTP2 http2.Limits
 	// HTTP3 tunes ServeHTTP3 (source address validation).

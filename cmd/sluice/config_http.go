@@ -30,6 +30,7 @@ type httpSection struct {
 	Socket            socketSection       `yaml:"socket"`
 	TLS               *tlsSection         `yaml:"tls"`
 	H2C               bool                `yaml:"h2c"`
+	H2COnly           bool                `yaml:"h2c_only"`
 	H2                h2Section           `yaml:"h2"`
 	Connect           *connectSection     `yaml:"connect"`
 	Poller            string              `yaml:"poller"`
@@ -82,8 +83,9 @@ type HTTPConfig struct {
 	TLS *TLSConfig
 	// H2C serves HTTP/2 with prior knowledge on cleartext listeners; H2
 	// bounds every HTTP/2 connection.
-	H2C bool
-	H2  http2.Limits
+	H2C     bool
+	H2COnly bool // h2c_only: cleartext connections must be HTTP/2
+	H2      http2.Limits
 	// Connect takes CONNECT requests; nil answers them 405. ConnectTLS
 	// terminates TLS inside pipeline tunnels (connect.tls).
 	Connect    *httpproxy.ConnectConfig
@@ -233,7 +235,7 @@ func (v *validator) http(p []any, s *httpSection, accessLog bool) (*HTTPConfig, 
 			return nil, err
 		}
 	}
-	h.H2C = s.H2C
+	h.H2C, h.H2COnly = s.H2C || s.H2COnly, s.H2COnly
 	if h.H2, err = v.h2(at(p, "h2"), &s.H2); err != nil {
 		return nil, err
 	}

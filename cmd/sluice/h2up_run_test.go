@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	xh2 "golang.org/x/net/http2"
+
 	"github.com/sluice-proxy/sluice/internal/testcert"
 )
 
@@ -104,4 +106,30 @@ func TestH2AndAutoUpstreamsThroughTheBinary(t *testing.T) {
 			t.Fatalf("service %d: %d %q", i, status, body)
 		}
 	}
+}
+
+// TestH2COnlyThroughTheBinary: with h2c_only, a cleartext connection that
+// does not start with the HTTP/2 preface is closed (RFC 9113 3.4), not
+// answered as HTTP/1.1; HTTP/2 with prior knowledge is served.
+func TestH2COnlyThroughTheBinary(t *testing.T) {
+	app := runYAML(t, fmt.Sprintf("http:\n  - name: web\n    listen: [\"127.0.0.1:0\"]\n    h2c_only: true\n    upstreams: [{addr: %q}]\n", h2cOrigin(t)), io.Discard)
+	c := rawRequest(t, app.addrOf("http", 0), "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if got, _ := io.ReadAll(c); len(got) != 0 {
+		t.Fatalf("HTTP/1.1 on an h2c_only listener was answered %q; want the connection closed", got)
+	}
+	conn, err := net.Dial("tcp", app.addrOf("http", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cc, err := (&xh2.Transport{AllowHTTP: true}).NewClientConn(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "http://x/", nil)
+	resp, err := cc.RoundTrip(req)
+	if err != nil || resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("h2c on an h2c_only listener: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }

@@ -83,6 +83,7 @@ func newHTTPService(hc *HTTPConfig, a *app) (*httpService, error) {
 		HTTP3:         httpproxy.HTTP3Config{RetryAbove: hc.RetryAbove, ZeroRTT: hc.ZeroRTT},
 		TLS:           term,
 		H2C:           hc.H2C,
+		H2COnly:       hc.H2COnly,
 		HTTP2:         hc.H2,
 		Connect:       connect,
 		Poller:        poller,
